@@ -1,0 +1,64 @@
+"""A map-style dataset that builds whole batches of canvases in one call."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+from torch.utils.data import Dataset
+
+from ram_lightning.data.canvas import CanvasGenerator, Placement
+
+
+class CanvasDataset(Dataset):
+    """Images of one split placed on canvases, fetched a batch at a time.
+
+    The DataLoader calls :meth:`__getitems__` with a batch of indices: the batch is indexed out of the in-memory
+    tensors and its canvases rendered in a few tensor operations. Samples stay uint8 until the batch reaches its
+    device (see ``RAMDataModule.on_after_batch_transfer``).
+
+    Training canvases get a fresh random placement every time a sample is drawn. Evaluation canvases
+    (``fixed_seed`` given) are placed once, from that seed, so they are identical every epoch and run, whatever the
+    batch size, the number of workers or of processes.
+
+    Args:
+        images: ``(N, C, H, W)`` uint8 images of the split.
+        labels: ``(N,)`` int64 labels.
+        canvas: the canvas variant.
+        fixed_seed: seed of the fixed placements for evaluation; ``None`` draws new placements on every access.
+    """
+
+    def __init__(self, images: Tensor, labels: Tensor, canvas: CanvasGenerator, fixed_seed: int | None = None) -> None:
+        if images.shape[0] != labels.shape[0]:
+            raise ValueError(f"{images.shape[0]} images but {labels.shape[0]} labels")
+        self.images = images
+        self.labels = labels
+        self.canvas = canvas
+        self.fixed: Placement | None = None
+        if fixed_seed is not None:
+            generator = torch.Generator().manual_seed(fixed_seed)
+            every = torch.arange(len(labels))
+            self.fixed = canvas.draw(len(labels), every, len(labels), generator)
+
+    def __len__(self) -> int:
+        return self.labels.shape[0]
+
+    def __getitem__(self, index: int) -> tuple[Tensor, Tensor]:
+        """One sample: canvas ``(C, S, S)`` uint8 and label ``()``."""
+        images, labels = self.__getitems__([index])
+        return images[0], labels[0]
+
+    def __getitems__(self, indices: Sequence[int]) -> tuple[Tensor, Tensor]:
+        """A batch: canvases ``(B, C, S, S)`` uint8 and labels ``(B,)``."""
+        index = torch.as_tensor(indices, dtype=torch.long)
+        if self.fixed is not None:
+            placement = self.fixed.select(index)
+        else:
+            placement = self.canvas.draw(len(index), index, len(self.labels))
+        return self.canvas.render(self.images[index], placement, self.images), self.labels[index]
+
+
+def collate_batch(batch: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
+    """Collate function for :class:`CanvasDataset`: its batches arrive already stacked."""
+    return batch

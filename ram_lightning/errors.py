@@ -1,0 +1,9 @@
+"""Errors the command line reports as a one-line message instead of a traceback."""
+
+
+class ConfigError(ValueError):
+    """A configuration value is invalid; the message names the key and says what is allowed."""
+
+
+class DataError(RuntimeError):
+    """Dataset files are missing, corrupt or unreadable; the message says where and how to provide them."""

@@ -1,0 +1,110 @@
+"""The hybrid loss of RAM as pure functions: classification, REINFORCE with baseline, baseline regression."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch.nn.functional as F
+from torch import Tensor
+
+from ram_lightning.model import RAMOutput
+
+
+class LossTerms(NamedTuple):
+    """Every term of the hybrid loss, each a scalar tensor, so that each can be logged.
+
+    Attributes:
+        total: ``classification + reinforce_weight * reinforce + baseline_weight * baseline``.
+        classification: negative log-likelihood of the targets (last step, plus the weighted per-step term).
+        reinforce: REINFORCE surrogate for the location policy.
+        baseline: mean squared error of the baselines against the reward.
+        reward: mean reward of the batch (not a loss; detached).
+    """
+
+    total: Tensor
+    classification: Tensor
+    reinforce: Tensor
+    baseline: Tensor
+    reward: Tensor
+
+
+def reward(final_log_probs: Tensor, targets: Tensor) -> Tensor:
+    """Reward ``R = 1`` where the final prediction is correct, else ``0``.
+
+    Args:
+        final_log_probs: ``(B, C)`` class log-probabilities after the last glimpse.
+        targets: ``(B,)`` class indices.
+
+    Returns:
+        ``(B,)`` float rewards.
+    """
+    return (final_log_probs.argmax(dim=-1) == targets).to(final_log_probs.dtype)
+
+
+def classification_loss(log_probs: Tensor, targets: Tensor, per_step_weight: float = 0.0) -> Tensor:
+    """NLL of the last step, plus ``per_step_weight`` times the mean NLL of the earlier steps.
+
+    Args:
+        log_probs: ``(B, T, C)`` class log-probabilities after each glimpse.
+        targets: ``(B,)`` class indices.
+        per_step_weight: weight of the earlier steps' classification (0 disables it).
+
+    Returns:
+        Scalar loss.
+    """
+    loss = F.nll_loss(log_probs[:, -1], targets)
+    if per_step_weight > 0 and log_probs.shape[1] > 1:
+        earlier = log_probs[:, :-1]  # (B, T-1, C)
+        steps = earlier.shape[1]
+        loss = loss + per_step_weight * F.nll_loss(earlier.reshape(-1, earlier.shape[-1]), targets.repeat_interleave(steps))
+    return loss
+
+
+def reinforce_loss(log_pi: Tensor, rewards: Tensor, baselines: Tensor) -> Tensor:
+    """REINFORCE with baseline: ``-1/B sum_i sum_t log pi(l_t^i) (R^i - b_t^i)``.
+
+    The baseline is detached: it reduces variance without receiving a gradient from this term.
+
+    Args:
+        log_pi: ``(B, T)`` log-density of each location (``0`` where the policy did not choose it).
+        rewards: ``(B,)`` rewards.
+        baselines: ``(B, T)`` baselines.
+
+    Returns:
+        Scalar loss whose gradient is the (negated) policy-gradient estimate.
+    """
+    advantage = rewards.detach()[:, None] - baselines.detach()  # (B, T)
+    return -(log_pi * advantage).sum(dim=1).mean()
+
+
+def baseline_loss(baselines: Tensor, rewards: Tensor) -> Tensor:
+    """Mean squared error between the baselines ``(B, T)`` and the reward ``(B,)`` of every step."""
+    return F.mse_loss(baselines, rewards.detach()[:, None].expand_as(baselines))
+
+
+def hybrid_loss(
+    output: RAMOutput,
+    targets: Tensor,
+    reinforce_weight: float = 1.0,
+    baseline_weight: float = 1.0,
+    per_step_weight: float = 0.0,
+) -> LossTerms:
+    """The hybrid supervised + reinforcement loss of RAM.
+
+    Args:
+        output: a rollout of the model.
+        targets: ``(B,)`` class indices.
+        reinforce_weight: weight of the REINFORCE term.
+        baseline_weight: weight of the baseline regression term.
+        per_step_weight: weight of the classification after the earlier glimpses.
+
+    Returns:
+        The :class:`LossTerms`.
+    """
+    rewards = reward(output.log_probs[:, -1].detach(), targets)
+    classification = classification_loss(output.log_probs, targets, per_step_weight)
+    reinforce = reinforce_loss(output.log_pi, rewards, output.baselines)
+    baseline = baseline_loss(output.baselines, rewards)
+    total = classification + reinforce_weight * reinforce + baseline_weight * baseline
+    return LossTerms(total, classification, reinforce, baseline, rewards.mean())
+

@@ -1,0 +1,183 @@
+"""RecurrentAttention: the RAM model unrolled over a fixed number of glimpses."""
+
+from __future__ import annotations
+
+from typing import Literal, NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+from ram_lightning.modules import (
+    ActionNetwork,
+    Activation,
+    CoreNetwork,
+    CoreType,
+    GlimpseNetwork,
+    LearnedBaseline,
+    LocationPolicy,
+    RunningMeanBaseline,
+)
+from ram_lightning.retina import Retina
+
+InitLocation = Literal["random", "center"]
+BaselineType = Literal["learned", "running_mean"]
+
+
+class RAMOutput(NamedTuple):
+    """What one rollout of ``T`` glimpses produces for a batch of ``B`` images and ``C`` classes.
+
+    Attributes:
+        log_probs: ``(B, T, C)`` class log-probabilities after each glimpse; the prediction is ``log_probs[:, -1]``.
+        locations: ``(B, T, 2)`` where each glimpse was taken, ``(x, y)`` in ``[-1, 1]``.
+        log_pi: ``(B, T)`` log-density of each location under the policy; ``0`` where the location was not
+            chosen by the policy (the first glimpse, random glimpses).
+        baselines: ``(B, T)`` baseline ``b_t`` for the decision of location ``t``, from the state before it.
+    """
+
+    log_probs: Tensor
+    locations: Tensor
+    log_pi: Tensor
+    baselines: Tensor
+
+
+class RecurrentAttention(nn.Module):
+    """Recurrent Attention Model (Mnih, Heess, Graves & Kavukcuoglu, NIPS 2014).
+
+    At step ``t`` the glimpse network reads the image at ``l_t``, the core updates ``h_{t+1}``, and the policy picks
+    ``l_{t+1}`` from ``h_{t+1}``. After the last glimpse the action network classifies.
+
+    Args:
+        num_classes: number of classes ``C``.
+        in_channels: image channels.
+        num_glimpses: glimpses per image ``T``.
+        patch_size: side of the finest retina patch.
+        num_scales: retina patches per glimpse.
+        scale_factor: width ratio between consecutive retina patches.
+        glimpse_hidden: units of the glimpse network's "what" layer.
+        location_hidden: units of the glimpse network's "where" layer.
+        glimpse_size: units of the glimpse vector ``g``.
+        hidden_size: units of the core state ``h``.
+        core_type: ``"rnn"`` or ``"lstm"``.
+        activation: ``"relu"`` or ``"tanh"`` for the ``rnn`` core.
+        std: initial standard deviation of the location policy.
+        tanh_mean: squash the policy mean with ``tanh``.
+        detach_policy_input: the policy sees a detached ``h_t``, so REINFORCE trains only the policy.
+        init_location: first glimpse at the ``"center"``, or at a uniformly ``"random"`` location when sampling
+            (deterministic evaluation then starts at the centre, so that it stays deterministic).
+        baseline: ``"learned"`` (``b_t`` from ``h_t``) or ``"running_mean"`` (moving average of the reward).
+        baseline_momentum: update weight of the ``running_mean`` baseline.
+    """
+
+    def __init__(
+        self,
+        num_classes: int = 10,
+        in_channels: int = 1,
+        num_glimpses: int = 6,
+        patch_size: int = 8,
+        num_scales: int = 1,
+        scale_factor: float = 2.0,
+        glimpse_hidden: int = 128,
+        location_hidden: int = 128,
+        glimpse_size: int = 256,
+        hidden_size: int = 256,
+        core_type: CoreType = "rnn",
+        activation: Activation = "relu",
+        std: float = 0.1,
+        tanh_mean: bool = True,
+        detach_policy_input: bool = True,
+        init_location: InitLocation = "center",
+        baseline: BaselineType = "learned",
+        baseline_momentum: float = 0.05,
+    ) -> None:
+        super().__init__()
+        if num_glimpses < 1:
+            raise ValueError(f"num_glimpses must be >= 1, got {num_glimpses}")
+        if num_classes < 2:
+            raise ValueError(f"num_classes must be >= 2, got {num_classes}")
+        if init_location not in ("random", "center"):
+            raise ValueError(f"init_location must be 'random' or 'center', got {init_location!r}")
+        if baseline not in ("learned", "running_mean"):
+            raise ValueError(f"baseline must be 'learned' or 'running_mean', got {baseline!r}")
+        self.num_glimpses = num_glimpses
+        self.init_location = init_location
+        self.detach_policy_input = detach_policy_input
+        # Set by the random-glimpse pretraining callback: glimpse at uniformly random locations.
+        self.random_glimpses = False
+
+        self.retina = Retina(patch_size, num_scales, scale_factor)
+        self.glimpse = GlimpseNetwork(self.retina, in_channels, glimpse_hidden, location_hidden, glimpse_size)
+        self.core = CoreNetwork(glimpse_size, hidden_size, core_type, activation)
+        self.policy = LocationPolicy(hidden_size, std, tanh_mean)
+        self.action = ActionNetwork(hidden_size, num_classes)
+        self.baseline: LearnedBaseline | RunningMeanBaseline = (
+            LearnedBaseline(hidden_size) if baseline == "learned" else RunningMeanBaseline(baseline_momentum)
+        )
+
+    def forward(self, images: Tensor, sample: bool = True) -> RAMOutput:
+        """Unrolls ``T`` glimpses.
+
+        Args:
+            images: ``(B, C_in, H_img, W_img)`` images.
+            sample: draw locations from the policy (training, Monte-Carlo evaluation); otherwise follow its mean.
+
+        Returns:
+            A :class:`RAMOutput` of ``(B, T, ...)`` tensors.
+        """
+        batch = images.shape[0]
+        state = self.core.initial_state(batch, images.device, images.dtype)
+        location = self._first_location(batch, images, sample)
+        zero_log_pi = images.new_zeros(batch)
+        log_pi = zero_log_pi
+
+        hiddens, locations, log_pis = [state.hidden], [], []
+        for step in range(self.num_glimpses):
+            locations.append(location)
+            log_pis.append(log_pi)
+            state = self.core(self.glimpse(images, location), state)
+            hiddens.append(state.hidden)
+            if step == self.num_glimpses - 1:
+                break
+            if self.random_glimpses:
+                location, log_pi = self._uniform_locations(batch, images), zero_log_pi
+            else:
+                policy_input = state.hidden.detach() if self.detach_policy_input else state.hidden
+                location, log_pi = self.policy(policy_input, sample)
+
+        hidden = torch.stack(hiddens, dim=1)  # (B, T+1, H): h_0 .. h_T
+        return RAMOutput(
+            log_probs=self.action(hidden[:, 1:]),  # (B, T, C)
+            locations=torch.stack(locations, dim=1),  # (B, T, 2)
+            log_pi=torch.stack(log_pis, dim=1),  # (B, T)
+            baselines=self.baseline(hidden[:, :-1]),  # (B, T)
+        )
+
+    @torch.no_grad()
+    def predict_log_probs(self, images: Tensor, num_samples: int = 0) -> tuple[Tensor, Tensor]:
+        """Class log-probabilities of the final glimpse, for evaluation.
+
+        Args:
+            images: ``(B, C_in, H_img, W_img)`` images.
+            num_samples: ``0`` follows the policy mean (deterministic); ``M >= 1`` averages the final
+                log-probabilities of ``M`` sampled rollouts.
+
+        Returns:
+            ``log_probs`` ``(B, C)`` and the locations ``(B, T, 2)`` of the first rollout.
+        """
+        if num_samples <= 0:
+            output = self(images, sample=False)
+            return output.log_probs[:, -1], output.locations
+        batch = images.shape[0]
+        output = self(images.repeat(num_samples, 1, 1, 1), sample=True)
+        log_probs = output.log_probs[:, -1].view(num_samples, batch, -1).mean(dim=0)
+        return log_probs, output.locations[:batch]
+
+    def _first_location(self, batch: int, images: Tensor, sample: bool) -> Tensor:
+        """``(B, 2)`` location of the first glimpse."""
+        if not self.random_glimpses and (self.init_location == "center" or not sample):
+            return images.new_zeros(batch, 2)
+        return self._uniform_locations(batch, images)
+
+    @staticmethod
+    def _uniform_locations(batch: int, images: Tensor) -> Tensor:
+        """``(B, 2)`` locations drawn uniformly from ``[-1, 1]^2``."""
+        return torch.rand(batch, 2, device=images.device, dtype=images.dtype) * 2.0 - 1.0

@@ -1,0 +1,108 @@
+"""Multi-scale glimpse sensor (the "retina" of Mnih et al. 2014)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+class Retina(nn.Module):
+    """Extracts ``num_scales`` square patches centred on a location and resizes each to ``patch_size``.
+
+    The first patch is ``patch_size`` x ``patch_size`` pixels; each next one is ``scale_factor`` times wider.
+    Every patch is area-averaged down to ``patch_size`` x ``patch_size``; pixels outside the image read as zero.
+
+    Locations are real ``(x, y)`` pairs in ``[-1, 1]``: ``(0, 0)`` is the image centre, ``(-1, -1)`` the top-left
+    corner and ``(1, 1)`` the bottom-right one. The whole batch is read with one gather: all scales share the centre,
+    so the smaller patches are central crops of the largest.
+
+    Args:
+        patch_size: side ``g`` of the first (finest) patch and of every resized patch.
+        num_scales: number of patches ``k``.
+        scale_factor: how much wider each next patch is than the previous one (the paper uses 2).
+    """
+
+    def __init__(self, patch_size: int = 8, num_scales: int = 1, scale_factor: float = 2.0) -> None:
+        super().__init__()
+        if patch_size < 1:
+            raise ValueError(f"patch_size must be >= 1, got {patch_size}")
+        if num_scales < 1:
+            raise ValueError(f"num_scales must be >= 1, got {num_scales}")
+        if scale_factor < 1:
+            raise ValueError(f"scale_factor must be >= 1, got {scale_factor}")
+        self.patch_size = patch_size
+        self.num_scales = num_scales
+        self.scale_factor = scale_factor
+        self.sizes = [int(round(patch_size * scale_factor**s)) for s in range(num_scales)]
+        largest = self.sizes[-1]
+        # Offset of each scale's patch inside the largest one (all share the same centre).
+        self.offsets = [(largest - size) // 2 for size in self.sizes]
+
+    @property
+    def largest_size(self) -> int:
+        """Side in pixels of the widest patch."""
+        return self.sizes[-1]
+
+    def output_size(self, channels: int) -> int:
+        """Number of values in one flattened glimpse: ``num_scales * channels * patch_size**2``."""
+        return self.num_scales * channels * self.patch_size**2
+
+    def patch_boxes(self, locations: Tensor, height: int, width: int) -> Tensor:
+        """Pixel boxes ``(x0, y0, x1, y1)`` of every scale, as read by :meth:`forward`.
+
+        Args:
+            locations: ``(B, 2)`` glimpse centres in ``[-1, 1]``.
+            height: image height in pixels.
+            width: image width in pixels.
+
+        Returns:
+            ``(B, num_scales, 4)`` integer boxes, ``x1``/``y1`` exclusive.
+        """
+        x0, y0 = self._top_left(locations, height, width)
+        boxes = []
+        for size, offset in zip(self.sizes, self.offsets):
+            boxes.append(torch.stack([x0 + offset, y0 + offset, x0 + offset + size, y0 + offset + size], dim=-1))
+        return torch.stack(boxes, dim=1)
+
+    def forward(self, images: Tensor, locations: Tensor) -> Tensor:
+        """Reads one glimpse per image.
+
+        Args:
+            images: ``(B, C, H, W)`` images.
+            locations: ``(B, 2)`` glimpse centres ``(x, y)`` in ``[-1, 1]``.
+
+        Returns:
+            ``(B, num_scales, C, patch_size, patch_size)`` glimpses, finest scale first.
+        """
+        batch, channels, height, width = images.shape
+        largest = self.largest_size
+        x0, y0 = self._top_left(locations, height, width)  # (B,), (B,)
+        steps = torch.arange(largest, device=images.device)
+        rows = y0[:, None] + steps  # (B, P)
+        cols = x0[:, None] + steps  # (B, P)
+        valid = ((rows >= 0) & (rows < height))[:, :, None] & ((cols >= 0) & (cols < width))[:, None, :]
+        flat_index = rows.clamp(0, height - 1)[:, :, None] * width + cols.clamp(0, width - 1)[:, None, :]
+        flat_index = flat_index.view(batch, 1, largest * largest).expand(batch, channels, -1)
+        patch = images.reshape(batch, channels, height * width).gather(2, flat_index)  # (B, C, P*P)
+        patch = patch.view(batch, channels, largest, largest) * valid[:, None].to(images.dtype)
+
+        glimpses = []
+        for size, offset in zip(self.sizes, self.offsets):
+            crop = patch[:, :, offset : offset + size, offset : offset + size]
+            if size != self.patch_size:
+                crop = F.adaptive_avg_pool2d(crop, self.patch_size)
+            glimpses.append(crop)
+        return torch.stack(glimpses, dim=1)
+
+    def _top_left(self, locations: Tensor, height: int, width: int) -> tuple[Tensor, Tensor]:
+        """Integer pixel coordinates ``(x0, y0)`` of the largest patch's top-left corner, each ``(B,)``."""
+        largest = self.largest_size
+        centre_x = (locations[:, 0].detach() + 1.0) * (0.5 * width)
+        centre_y = (locations[:, 1].detach() + 1.0) * (0.5 * height)
+        x0 = torch.floor(centre_x - 0.5 * largest + 0.5).long()
+        y0 = torch.floor(centre_y - 0.5 * largest + 0.5).long()
+        return x0, y0
+
+    def extra_repr(self) -> str:
+        return f"patch_size={self.patch_size}, num_scales={self.num_scales}, scale_factor={self.scale_factor}"

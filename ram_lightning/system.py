@@ -1,0 +1,226 @@
+"""RAMSystem: the LightningModule that trains RecurrentAttention with the hybrid loss (manual optimization)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
+from torch import Tensor
+from torch.optim.lr_scheduler import ReduceLROnPlateau
+from torchmetrics.classification import MulticlassAccuracy
+
+from ram_lightning.errors import ConfigError
+from ram_lightning.losses import LossTerms, hybrid_loss
+from ram_lightning.model import BaselineType, InitLocation, RecurrentAttention
+from ram_lightning.modules import Activation, CoreType
+
+
+class RAMSystem(pl.LightningModule):
+    """Trains :class:`RecurrentAttention` on ``(images (B, C, H, W), labels (B,))`` batches.
+
+    One manual optimization step per batch on the hybrid loss: cross-entropy for the action, core and glimpse
+    networks, REINFORCE with baseline for the location policy, squared error for the learned baseline.
+    Evaluation follows the policy mean (``eval_samples: 0``) or averages ``eval_samples`` sampled rollouts.
+
+    Args:
+        num_classes: classes (linked from the data).
+        in_channels: image channels (linked from the data).
+        image_size: side of the images the model sees (linked from the data); checks the glimpse geometry.
+        num_glimpses: glimpses per image.
+        patch_size: side of the finest retina patch.
+        num_scales: retina patches per glimpse.
+        scale_factor: width ratio of consecutive retina patches.
+        glimpse_hidden: units of the glimpse network's "what" layer.
+        location_hidden: units of the glimpse network's "where" layer.
+        glimpse_size: units of the glimpse vector.
+        hidden_size: units of the core state.
+        core_type: ``"rnn"`` or ``"lstm"``.
+        activation: ``"relu"`` or ``"tanh"`` (``rnn`` core).
+        std: initial standard deviation of the location policy (in units of the half-width of the image).
+        tanh_mean: squash the policy mean with ``tanh``.
+        detach_policy_input: the policy sees a detached core state (REINFORCE trains only the policy).
+        init_location: first glimpse at the ``"center"`` or at a ``"random"`` location.
+        baseline: ``"learned"`` or ``"running_mean"``.
+        baseline_momentum: update weight of the ``running_mean`` baseline.
+        reinforce_weight: weight of the REINFORCE term.
+        baseline_weight: weight of the baseline regression term.
+        per_step_weight: weight of the classification after the earlier glimpses (0: last glimpse only).
+        eval_samples: ``0`` evaluates with the policy mean; ``M > 0`` averages ``M`` sampled rollouts.
+        gradient_clip_norm: clip the gradient's global norm to this value (``None``: no clipping).
+        optimizer: optimizer factory, e.g. ``torch.optim.SGD`` with its arguments, from the config.
+        lr_scheduler: optional scheduler factory, stepped once per epoch (``ReduceLROnPlateau`` on ``val/err``).
+    """
+
+    def __init__(
+        self,
+        num_classes: int = 10,
+        in_channels: int = 1,
+        image_size: int = 28,
+        num_glimpses: int = 6,
+        patch_size: int = 8,
+        num_scales: int = 1,
+        scale_factor: float = 2.0,
+        glimpse_hidden: int = 128,
+        location_hidden: int = 128,
+        glimpse_size: int = 256,
+        hidden_size: int = 256,
+        core_type: CoreType = "rnn",
+        activation: Activation = "relu",
+        std: float = 0.1,
+        tanh_mean: bool = True,
+        detach_policy_input: bool = True,
+        init_location: InitLocation = "center",
+        baseline: BaselineType = "learned",
+        baseline_momentum: float = 0.05,
+        reinforce_weight: float = 1.0,
+        baseline_weight: float = 1.0,
+        per_step_weight: float = 0.0,
+        eval_samples: int = 0,
+        gradient_clip_norm: float | None = None,
+        optimizer: OptimizerCallable = torch.optim.Adam,
+        lr_scheduler: LRSchedulerCallable | None = None,
+    ) -> None:
+        super().__init__()
+        _check_config(locals())
+        self.save_hyperparameters(ignore=["optimizer", "lr_scheduler"])
+        self.automatic_optimization = False
+        self.optimizer_factory = optimizer
+        self.scheduler_factory = lr_scheduler
+        try:
+            self.model = RecurrentAttention(
+                num_classes=num_classes,
+                in_channels=in_channels,
+                num_glimpses=num_glimpses,
+                patch_size=patch_size,
+                num_scales=num_scales,
+                scale_factor=scale_factor,
+                glimpse_hidden=glimpse_hidden,
+                location_hidden=location_hidden,
+                glimpse_size=glimpse_size,
+                hidden_size=hidden_size,
+                core_type=core_type,
+                activation=activation,
+                std=std,
+                tanh_mean=tanh_mean,
+                detach_policy_input=detach_policy_input,
+                init_location=init_location,
+                baseline=baseline,
+                baseline_momentum=baseline_momentum,
+            )
+        except ValueError as error:
+            raise ConfigError(f"model: {error}") from error
+        self.train_acc = MulticlassAccuracy(num_classes, average="micro")
+        self.val_acc = MulticlassAccuracy(num_classes, average="micro")
+        self.test_acc = MulticlassAccuracy(num_classes, average="micro")
+
+    def forward(self, images: Tensor) -> Tensor:
+        """``images`` ``(B, C, H, W)`` -> final class log-probabilities ``(B, num_classes)`` (evaluation mode)."""
+        return self.model.predict_log_probs(images, self.hparams.eval_samples)[0]
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        images, targets = batch
+        output = self.model(images, sample=True)
+        terms = hybrid_loss(
+            output,
+            targets,
+            reinforce_weight=self.hparams.reinforce_weight,
+            baseline_weight=self.hparams.baseline_weight,
+            per_step_weight=self.hparams.per_step_weight,
+        )
+        optimizer = self.optimizers()
+        optimizer.zero_grad(set_to_none=True)
+        self.manual_backward(terms.total)
+        if self.hparams.gradient_clip_norm is not None:
+            self.clip_gradients(optimizer, gradient_clip_val=self.hparams.gradient_clip_norm, gradient_clip_algorithm="norm")
+        optimizer.step()
+        self.model.baseline.update(terms.reward)
+
+        self.train_acc(output.log_probs[:, -1].detach(), targets)
+        self._log_terms(terms)
+        self.log("train/acc", self.train_acc, on_step=False, on_epoch=True)
+        return terms.total.detach()
+
+    def on_train_epoch_start(self) -> None:
+        self.log("policy/std", self.model.policy.std, on_step=False, on_epoch=True)
+        self.log("train/lr", self.optimizers().param_groups[0]["lr"], on_step=False, on_epoch=True)
+
+    def on_train_epoch_end(self) -> None:
+        scheduler = self.lr_schedulers()
+        if scheduler is None:
+            return
+        if isinstance(scheduler, ReduceLROnPlateau):
+            val_err = self.trainer.callback_metrics.get("val/err")
+            if val_err is not None:
+                scheduler.step(val_err)
+        else:
+            scheduler.step()
+
+    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        images, targets = batch
+        self.val_acc.update(self(images), targets)
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_accuracy("val", self.val_acc)
+
+    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        images, targets = batch
+        self.test_acc.update(self(images), targets)
+
+    def on_test_epoch_end(self) -> None:
+        self._log_accuracy("test", self.test_acc)
+
+    def predict_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> dict[str, Tensor]:
+        """Returns ``preds`` ``(B,)``, ``targets`` ``(B,)`` and glimpse ``locations`` ``(B, T, 2)``."""
+        images, targets = batch
+        log_probs, locations = self.model.predict_log_probs(images, self.hparams.eval_samples)
+        return {"preds": log_probs.argmax(dim=-1), "targets": targets, "locations": locations}
+
+    def configure_optimizers(self) -> Any:
+        optimizer = self.optimizer_factory(self.parameters())
+        if self.scheduler_factory is None:
+            return optimizer
+        return {"optimizer": optimizer, "lr_scheduler": self.scheduler_factory(optimizer)}
+
+    def _log_terms(self, terms: LossTerms) -> None:
+        self.log("train/loss", terms.total.detach(), prog_bar=True)
+        self.log("train/classification", terms.classification.detach())
+        self.log("train/reinforce", terms.reinforce.detach())
+        self.log("train/baseline", terms.baseline.detach())
+        self.log("train/reward", terms.reward, prog_bar=True)
+
+    def _log_accuracy(self, stage: str, metric: MulticlassAccuracy) -> None:
+        accuracy = metric.compute()
+        metric.reset()
+        self.log(f"{stage}/acc", accuracy, prog_bar=True)
+        self.log(f"{stage}/err", 1.0 - accuracy, prog_bar=stage == "val")
+
+
+def _check_config(config: dict[str, Any]) -> None:
+    """Rejects values that cannot train, naming the key (``model.<key>``)."""
+    positive = ("num_classes", "in_channels", "image_size", "num_glimpses", "patch_size", "num_scales",
+                "glimpse_hidden", "location_hidden", "glimpse_size", "hidden_size")
+    for key in positive:
+        if config[key] < 1:
+            raise ConfigError(f"model.{key} must be >= 1, got {config[key]}")
+    if not config["std"] > 0:
+        raise ConfigError(f"model.std must be > 0, got {config['std']}")
+    if config["scale_factor"] < 1:
+        raise ConfigError(f"model.scale_factor must be >= 1, got {config['scale_factor']}")
+    for key in ("reinforce_weight", "baseline_weight", "per_step_weight"):
+        if config[key] < 0:
+            raise ConfigError(f"model.{key} must be >= 0, got {config[key]}")
+    if config["eval_samples"] < 0:
+        raise ConfigError(f"model.eval_samples must be >= 0, got {config['eval_samples']}")
+    if config["gradient_clip_norm"] is not None and not config["gradient_clip_norm"] > 0:
+        raise ConfigError(f"model.gradient_clip_norm must be > 0 or null, got {config['gradient_clip_norm']}")
+    image, patch = config["image_size"], config["patch_size"]
+    largest = round(patch * config["scale_factor"] ** (config["num_scales"] - 1))
+    if patch > image:
+        raise ConfigError(f"model.patch_size={patch} is larger than the {image}x{image} image; use a smaller patch_size")
+    if largest > 2 * image:
+        raise ConfigError(
+            f"the largest glimpse patch is {largest}px (model.patch_size * model.scale_factor ** (model.num_scales - 1)),"
+            f" more than twice the {image}px image: lower model.num_scales, model.patch_size or model.scale_factor"
+        )
