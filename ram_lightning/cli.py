@@ -65,4 +65,3 @@ def main(args: ArgsType = None) -> None:
     except (ConfigError, DataError) as error:
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
-

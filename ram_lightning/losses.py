@@ -56,7 +56,9 @@ def classification_loss(log_probs: Tensor, targets: Tensor, per_step_weight: flo
     if per_step_weight > 0 and log_probs.shape[1] > 1:
         earlier = log_probs[:, :-1]  # (B, T-1, C)
         steps = earlier.shape[1]
-        loss = loss + per_step_weight * F.nll_loss(earlier.reshape(-1, earlier.shape[-1]), targets.repeat_interleave(steps))
+        loss = loss + per_step_weight * F.nll_loss(
+            earlier.reshape(-1, earlier.shape[-1]), targets.repeat_interleave(steps)
+        )
     return loss
 
 
@@ -107,4 +109,3 @@ def hybrid_loss(
     baseline = baseline_loss(output.baselines, rewards)
     total = classification + reinforce_weight * reinforce + baseline_weight * baseline
     return LossTerms(total, classification, reinforce, baseline, rewards.mean())
-

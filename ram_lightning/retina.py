@@ -61,7 +61,7 @@ class Retina(nn.Module):
         """
         x0, y0 = self._top_left(locations, height, width)
         boxes = []
-        for size, offset in zip(self.sizes, self.offsets):
+        for size, offset in zip(self.sizes, self.offsets, strict=True):
             boxes.append(torch.stack([x0 + offset, y0 + offset, x0 + offset + size, y0 + offset + size], dim=-1))
         return torch.stack(boxes, dim=1)
 
@@ -88,7 +88,7 @@ class Retina(nn.Module):
         patch = patch.view(batch, channels, largest, largest) * valid[:, None].to(images.dtype)
 
         glimpses = []
-        for size, offset in zip(self.sizes, self.offsets):
+        for size, offset in zip(self.sizes, self.offsets, strict=True):
             crop = patch[:, :, offset : offset + size, offset : offset + size]
             if size != self.patch_size:
                 crop = F.adaptive_avg_pool2d(crop, self.patch_size)

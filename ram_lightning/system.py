@@ -133,7 +133,9 @@ class RAMSystem(pl.LightningModule):
         optimizer.zero_grad(set_to_none=True)
         self.manual_backward(terms.total)
         if self.hparams.gradient_clip_norm is not None:
-            self.clip_gradients(optimizer, gradient_clip_val=self.hparams.gradient_clip_norm, gradient_clip_algorithm="norm")
+            self.clip_gradients(
+                optimizer, gradient_clip_val=self.hparams.gradient_clip_norm, gradient_clip_algorithm="norm"
+            )
         optimizer.step()
         self.model.baseline.update(terms.reward)
 
@@ -199,8 +201,18 @@ class RAMSystem(pl.LightningModule):
 
 def _check_config(config: dict[str, Any]) -> None:
     """Rejects values that cannot train, naming the key (``model.<key>``)."""
-    positive = ("num_classes", "in_channels", "image_size", "num_glimpses", "patch_size", "num_scales",
-                "glimpse_hidden", "location_hidden", "glimpse_size", "hidden_size")
+    positive = (
+        "num_classes",
+        "in_channels",
+        "image_size",
+        "num_glimpses",
+        "patch_size",
+        "num_scales",
+        "glimpse_hidden",
+        "location_hidden",
+        "glimpse_size",
+        "hidden_size",
+    )
     for key in positive:
         if config[key] < 1:
             raise ConfigError(f"model.{key} must be >= 1, got {config[key]}")
@@ -218,7 +230,9 @@ def _check_config(config: dict[str, Any]) -> None:
     image, patch = config["image_size"], config["patch_size"]
     largest = round(patch * config["scale_factor"] ** (config["num_scales"] - 1))
     if patch > image:
-        raise ConfigError(f"model.patch_size={patch} is larger than the {image}x{image} image; use a smaller patch_size")
+        raise ConfigError(
+            f"model.patch_size={patch} is larger than the {image}x{image} image; use a smaller patch_size"
+        )
     if largest > 2 * image:
         raise ConfigError(
             f"the largest glimpse patch is {largest}px (model.patch_size * model.scale_factor ** (model.num_scales - 1)),"

@@ -80,7 +80,9 @@ class CanvasGenerator:
         self.num_distractors = num_distractors if variant == "cluttered" else 0
         self.distractor_size = distractor_size
 
-    def draw(self, batch_size: int, indices: Tensor, pool_size: int, generator: torch.Generator | None = None) -> Placement:
+    def draw(
+        self, batch_size: int, indices: Tensor, pool_size: int, generator: torch.Generator | None = None
+    ) -> Placement:
         """Draws random placements.
 
         Args:
@@ -97,7 +99,12 @@ class CanvasGenerator:
         distractors = self.num_distractors
         if distractors == 0 or pool_size < 2:
             empty = torch.zeros(batch_size, 0, dtype=torch.long)
-            return Placement(positions, empty, empty.view(batch_size, 0, 1).expand(-1, -1, 2), empty.view(batch_size, 0, 1).expand(-1, -1, 2))
+            return Placement(
+                positions,
+                empty,
+                empty.view(batch_size, 0, 1).expand(-1, -1, 2),
+                empty.view(batch_size, 0, 1).expand(-1, -1, 2),
+            )
         # Uniform over the other pool_size - 1 images: draw from [0, pool_size - 1) and skip the sample's own index.
         sources = torch.randint(0, pool_size - 1, (batch_size, distractors), generator=generator)
         sources = sources + (sources >= indices[:, None]).long()

@@ -104,7 +104,9 @@ class RAMDataModule(pl.LightningDataModule):
             full = self._load(train=True)
             val_size = self.hparams.val_size
             if val_size >= len(full.labels):
-                raise ConfigError(f"data.val_size={val_size} leaves no training images (the set has {len(full.labels)})")
+                raise ConfigError(
+                    f"data.val_size={val_size} leaves no training images (the set has {len(full.labels)})"
+                )
             order = torch.randperm(len(full.labels), generator=torch.Generator().manual_seed(self.hparams.split_seed))
             train_idx, val_idx = order[val_size:], order[:val_size]
             self.train_set = CanvasDataset(full.images[train_idx], full.labels[train_idx], self.canvas)
