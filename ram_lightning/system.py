@@ -235,6 +235,7 @@ def _check_config(config: dict[str, Any]) -> None:
         )
     if largest > 2 * image:
         raise ConfigError(
-            f"the largest glimpse patch is {largest}px (model.patch_size * model.scale_factor ** (model.num_scales - 1)),"
-            f" more than twice the {image}px image: lower model.num_scales, model.patch_size or model.scale_factor"
+            f"the largest glimpse patch is {largest}px "
+            "(model.patch_size * model.scale_factor ** (model.num_scales - 1)), "
+            f"more than twice the {image}px image: lower model.num_scales, model.patch_size or model.scale_factor"
         )
