@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 from jsonargparse import lazy_instance
+from pytorch_lightning import Trainer
 from pytorch_lightning.callbacks import ModelCheckpoint, RichModelSummary, RichProgressBar
 from pytorch_lightning.cli import ArgsType, LightningArgumentParser, LightningCLI
 from pytorch_lightning.loggers import TensorBoardLogger
@@ -17,8 +19,9 @@ from ram_lightning.system import RAMSystem
 class RAMCLI(LightningCLI):
     """LightningCLI for RAM.
 
-    Defaults: a TensorBoard logger under ``logs/``, a checkpoint of the best ``val/err`` plus ``last.ckpt``,
-    the Rich progress bar and model summary, the config saved with the run, a fixed seed. The data decides the
+    Defaults: a TensorBoard logger under ``logs/``, a checkpoint of the best ``val/err`` plus ``last.ckpt``
+    (``checkpoint.*`` options), the Rich progress bar and model summary (unless the trainer disables them), the
+    config saved with the run, a fixed seed. The data decides the
     model's ``num_classes``, ``in_channels`` and ``image_size``.
     """
 
@@ -36,12 +39,22 @@ class RAMCLI(LightningCLI):
         for source in ("num_classes", "in_channels", "image_size"):
             parser.link_arguments(f"data.{source}", f"model.{source}", apply_on="instantiate")
 
+    def instantiate_trainer(self, **kwargs: Any) -> Trainer:
+        """Adds the Rich progress bar and model summary unless the trainer config disables them."""
+        config = self.config_init[self.subcommand]["trainer"] if self.subcommand else self.config_init["trainer"]
+        callbacks = config.get("callbacks") or []
+        callbacks = list(callbacks) if isinstance(callbacks, list) else [callbacks]
+        if config.get("enable_progress_bar") is not False:
+            callbacks.append(RichProgressBar())
+        if config.get("enable_model_summary") is not False:
+            callbacks.append(RichModelSummary(max_depth=2))
+        return super().instantiate_trainer(callbacks=callbacks, **kwargs)
+
 
 def trainer_defaults() -> dict:
     """Trainer settings a user gets unless the config says otherwise."""
     return {
         "logger": lazy_instance(TensorBoardLogger, save_dir="logs", name="ram"),
-        "callbacks": [RichProgressBar(), RichModelSummary(max_depth=2)],
     }
 
 

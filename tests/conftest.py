@@ -1,13 +1,19 @@
-"""Shared fixtures. Real data is found through the environment variable ``RAM_DATA_DIR`` (default: ``./data``)."""
+"""Shared fixtures.
+
+Real MNIST is found through the environment variable ``RAM_DATA_DIR`` (default: ``./data``). When it is not there
+and a shared offline copy sits beside the repository (``../shared/datasets/MNIST``), it is copied in first.
+"""
 
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+SHARED_MNIST = REPO_ROOT.parent / "shared" / "datasets" / "MNIST"
 MNIST_FILES = (
     "train-images-idx3-ubyte.gz",
     "train-labels-idx1-ubyte.gz",
@@ -22,6 +28,11 @@ def data_dir() -> Path:
     root = Path(os.environ.get("RAM_DATA_DIR", REPO_ROOT / "data")).resolve()
     raw = root / "MNIST" / "raw"
     missing = [name for name in MNIST_FILES if not (raw / name).is_file()]
+    if missing and (SHARED_MNIST / "raw").is_dir():
+        shutil.copytree(SHARED_MNIST, root / "MNIST", dirs_exist_ok=True)
+        for path in (root / "MNIST").rglob("*"):
+            path.chmod(path.stat().st_mode | 0o200)  # writable: torchvision extracts next to the archives
+        missing = [name for name in MNIST_FILES if not (raw / name).is_file()]
     if missing:
         pytest.fail(
             f"real MNIST not found in {raw} (missing {', '.join(missing)}): copy the MNIST folder there "

@@ -1,0 +1,90 @@
+"""The real command line: fast_dev_run, resume from last.ckpt, clean errors."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from ram_lightning.cli import main
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+MNIST_CONFIG = str(REPO_ROOT / "configs" / "mnist.yaml")
+
+
+def _fit_args(data_dir: Path, log_dir: Path, *extra: str) -> list[str]:
+    return [
+        "fit",
+        "--config",
+        MNIST_CONFIG,
+        "--data.data_dir",
+        str(data_dir),
+        "--data.download",
+        "false",
+        "--trainer.logger.init_args.save_dir",
+        str(log_dir),
+        "--trainer.enable_progress_bar",
+        "false",
+        *extra,
+    ]
+
+
+def test_fast_dev_run_through_the_console_entry_point(data_dir, tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "ram_lightning", *_fit_args(data_dir, tmp_path, "--trainer.fast_dev_run", "true")],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "max_steps=1" in result.stdout + result.stderr
+
+
+def test_resume_from_last_checkpoint_restores_epoch_optimizer_and_std(data_dir, tmp_path):
+    short = ["--trainer.limit_train_batches", "3", "--trainer.limit_val_batches", "2"]
+    main(_fit_args(data_dir, tmp_path, "--trainer.max_epochs", "1", *short))
+    last = tmp_path / "mnist" / "version_0" / "checkpoints" / "last.ckpt"
+    assert last.is_file()
+    checkpoint = torch.load(last, weights_only=False)
+    assert checkpoint["epoch"] == 0 and checkpoint["global_step"] == 3
+    checkpoint["state_dict"]["model.policy.std"].fill_(0.037)
+    torch.save(checkpoint, last)
+
+    main(_fit_args(data_dir, tmp_path, "--trainer.max_epochs", "2", "--ckpt_path", str(last), *short))
+    resumed = torch.load(tmp_path / "mnist" / "version_1" / "checkpoints" / "last.ckpt", weights_only=False)
+    assert resumed["epoch"] == 1
+    assert resumed["global_step"] == 6, "training continued from step 3"
+    assert resumed["state_dict"]["model.policy.std"].item() == pytest.approx(0.037)
+    adam_steps = {int(state["step"]) for state in resumed["optimizer_states"][0]["state"].values()}
+    assert adam_steps == {6}, "the optimizer state (Adam step count) was restored, not restarted"
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        (["--model.std", "0"], "model.std must be > 0"),
+        (["--data.batch_size", "0"], "data.batch_size must be >= 1"),
+        (["--model.patch_size", "40"], "model.patch_size=40"),
+        (["--model.num_scales", "4"], "lower model.num_scales"),
+        (["--model.num_glimpses", "0"], "model.num_glimpses must be >= 1"),
+    ],
+)
+def test_bad_config_values_fail_early_with_one_line(data_dir, tmp_path, override, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(_fit_args(data_dir, tmp_path, "--trainer.fast_dev_run", "true", *override))
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert "Traceback" not in err
+
+
+def test_missing_data_names_the_files_and_the_fix(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(_fit_args(tmp_path / "empty", tmp_path, "--trainer.fast_dev_run", "true"))
+    err = capsys.readouterr().err
+    assert "train-images-idx3-ubyte.gz" in err and "MISSING" in err
+    assert str(tmp_path / "empty" / "MNIST" / "raw") in err
+    assert "download" in err

@@ -1,0 +1,101 @@
+"""RecurrentAttention returns the documented shapes whatever its options."""
+
+import pytest
+import torch
+
+from ram_lightning.model import RAMOutput, RecurrentAttention
+
+
+@pytest.mark.parametrize("core_type", ["rnn", "lstm"])
+@pytest.mark.parametrize("baseline", ["learned", "running_mean"])
+@pytest.mark.parametrize("init_location", ["center", "random"])
+def test_output_shapes(core_type, baseline, init_location):
+    model = RecurrentAttention(
+        num_classes=7,
+        in_channels=3,
+        num_glimpses=5,
+        patch_size=4,
+        num_scales=2,
+        hidden_size=32,
+        glimpse_hidden=16,
+        location_hidden=8,
+        glimpse_size=24,
+        core_type=core_type,
+        baseline=baseline,
+        init_location=init_location,
+    )
+    output = model(torch.rand(6, 3, 20, 20), sample=True)
+    assert isinstance(output, RAMOutput)
+    assert output.log_probs.shape == (6, 5, 7)
+    assert output.locations.shape == (6, 5, 2)
+    assert output.log_pi.shape == (6, 5)
+    assert output.baselines.shape == (6, 5)
+    assert torch.allclose(output.log_probs.exp().sum(-1), torch.ones(6, 5))
+    assert output.locations.abs().max() <= 1.0
+    assert torch.all(output.log_pi[:, 0] == 0), "the first location is not chosen by the policy"
+    assert torch.all(output.log_pi[:, 1:] != 0)
+
+
+def test_first_glimpse_at_centre_and_deterministic_evaluation():
+    model = RecurrentAttention(init_location="random").eval()
+    images = torch.rand(4, 1, 28, 28)
+    first = model(images, sample=False)
+    second = model(images, sample=False)
+    assert torch.equal(first.locations, second.locations)
+    assert torch.equal(first.locations[:, 0], torch.zeros(4, 2))
+
+
+def test_sampling_explores_around_the_mean():
+    torch.manual_seed(0)
+    model = RecurrentAttention(std=0.2)
+    images = torch.rand(64, 1, 28, 28)
+    mean = model(images, sample=False).locations
+    sampled = model(images, sample=True).locations
+    spread = (sampled[:, 1:] - mean[:, 1:]).std()
+    assert 0.1 < spread < 0.3
+
+
+def test_random_glimpses_ignore_the_policy():
+    torch.manual_seed(0)
+    model = RecurrentAttention(num_glimpses=4)
+    model.random_glimpses = True
+    output = model(torch.rand(256, 1, 28, 28), sample=True)
+    assert torch.all(output.log_pi == 0)
+    locations = output.locations.reshape(-1, 2)
+    assert locations.min() < -0.9 and locations.max() > 0.9
+    assert locations.mean(0).abs().max() < 0.1
+
+
+def test_monte_carlo_evaluation_averages_samples():
+    torch.manual_seed(0)
+    model = RecurrentAttention(num_classes=10).eval()
+    images = torch.rand(3, 1, 28, 28)
+    log_probs, locations = model.predict_log_probs(images, num_samples=4)
+    assert log_probs.shape == (3, 10) and locations.shape == (3, 6, 2)
+    deterministic, _ = model.predict_log_probs(images, num_samples=0)
+    assert deterministic.shape == (3, 10)
+
+
+def test_std_is_a_saved_buffer():
+    model = RecurrentAttention(std=0.17)
+    assert "policy.std" in model.state_dict()
+    assert "std" not in dict(model.named_parameters())
+    model.policy.std.fill_(0.05)
+    clone = RecurrentAttention(std=0.17)
+    clone.load_state_dict(model.state_dict())
+    assert clone.policy.std.item() == pytest.approx(0.05)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "key"),
+    [
+        ({"std": 0.0}, "std"),
+        ({"num_glimpses": 0}, "num_glimpses"),
+        ({"core_type": "gru"}, "core_type"),
+        ({"activation": "gelu"}, "activation"),
+        ({"baseline": "none"}, "baseline"),
+    ],
+)
+def test_bad_options_are_rejected(kwargs, key):
+    with pytest.raises(ValueError, match=key):
+        RecurrentAttention(**kwargs)
