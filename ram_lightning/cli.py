@@ -3,41 +3,50 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Any
 
-from jsonargparse import lazy_instance
+import torch
+from jsonargparse import Namespace, lazy_instance
 from pytorch_lightning import Trainer
 from pytorch_lightning.callbacks import ModelCheckpoint, RichModelSummary, RichProgressBar
 from pytorch_lightning.cli import ArgsType, LightningArgumentParser, LightningCLI
 from pytorch_lightning.loggers import TensorBoardLogger
 
 from ram_lightning.data import RAMDataModule
-from ram_lightning.errors import ConfigError, DataError
+from ram_lightning.errors import ConfigError, DataError, TrainingDivergedError
 from ram_lightning.system import RAMSystem
 
 
 class RAMCLI(LightningCLI):
     """LightningCLI for RAM.
 
-    Defaults: a TensorBoard logger under ``logs/``, a checkpoint of the best ``val/err`` plus ``last.ckpt``
-    (``checkpoint.*`` options), the Rich progress bar and model summary (unless the trainer disables them), the
-    config saved with the run, a fixed seed. The data decides the
-    model's ``num_classes``, ``in_channels`` and ``image_size``.
+    Defaults: a TensorBoard logger under ``logs/``, a checkpoint of the best ``val/err`` (``checkpoint.*``
+    options) plus ``last.ckpt`` written after every epoch, the Rich progress bar and model summary (unless the
+    trainer disables them), the config saved with the run, a fixed seed. The data decides the model's
+    ``num_classes``, ``in_channels`` and ``image_size``.
     """
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
-        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.add_class_arguments(ModelCheckpoint, "checkpoint", instantiate=False, fail_untyped=False)
         parser.set_defaults(
             {
                 "checkpoint.monitor": "val/err",
                 "checkpoint.mode": "min",
-                "checkpoint.save_last": True,
                 "checkpoint.filename": "epoch={epoch}-val_err={val/err:.4f}",
                 "checkpoint.auto_insert_metric_name": False,
             }
         )
         for source in ("num_classes", "in_channels", "image_size"):
             parser.link_arguments(f"data.{source}", f"model.{source}", apply_on="instantiate")
+
+    def parse_arguments(self, parser: LightningArgumentParser, args: ArgsType) -> None:
+        """Parses the arguments, then checks that a given ``ckpt_path`` is a readable checkpoint."""
+        super().parse_arguments(parser, args)
+        subcommand = self.config.get("subcommand")
+        ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
+        if ckpt_path and ckpt_path not in ("last", "best", "hpc", "registry"):
+            check_checkpoint(ckpt_path)
 
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
         """Adds the Rich progress bar and model summary unless the trainer config disables them."""
@@ -48,7 +57,37 @@ class RAMCLI(LightningCLI):
             callbacks.append(RichProgressBar())
         if config.get("enable_model_summary") is not False:
             callbacks.append(RichModelSummary(max_depth=2))
+        if config.get("enable_checkpointing") is not False:
+            callbacks.extend(
+                checkpoint_callbacks(
+                    self.config[self.subcommand]["checkpoint"] if self.subcommand else self.config["checkpoint"]
+                )
+            )
         return super().instantiate_trainer(callbacks=callbacks, **kwargs)
+
+
+def checkpoint_callbacks(best: Namespace) -> list[ModelCheckpoint]:
+    """The best checkpoint(s) by ``best.monitor``, and ``last.ckpt`` rewritten after every epoch."""
+    options = best.as_dict() if isinstance(best, Namespace) else dict(best)
+    options["save_last"] = False
+    latest = ModelCheckpoint(
+        dirpath=options.get("dirpath"), filename="last", monitor=None, save_top_k=1, enable_version_counter=False
+    )
+    return [ModelCheckpoint(**options), latest]
+
+
+def check_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Loads a checkpoint, or raises a :class:`ConfigError` saying why it cannot be used."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"ckpt_path: no checkpoint file at {path}")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise ConfigError(f"ckpt_path: {path} is not a readable checkpoint ({type(error).__name__}: {error})") from None
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+        raise ConfigError(f"ckpt_path: {path} is not a Lightning checkpoint (it has no state_dict)")
+    return checkpoint
 
 
 def trainer_defaults() -> dict:
@@ -75,6 +114,6 @@ def main(args: ArgsType = None) -> None:
     """Entry point of ``ram`` and ``python -m ram_lightning``; config and data errors exit with a message."""
     try:
         create_cli(args)
-    except (ConfigError, DataError) as error:
+    except (ConfigError, DataError, TrainingDivergedError) as error:
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(2) from None

@@ -7,3 +7,7 @@ class ConfigError(ValueError):
 
 class DataError(RuntimeError):
     """Dataset files are missing, corrupt or unreadable; the message says where and how to provide them."""
+
+
+class TrainingDivergedError(RuntimeError):
+    """The loss became NaN or infinite; the message names the step and the last good checkpoint."""

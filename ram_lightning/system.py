@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import pytorch_lightning as pl
@@ -11,7 +12,7 @@ from torch import Tensor
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 from torchmetrics.classification import MulticlassAccuracy
 
-from ram_lightning.errors import ConfigError
+from ram_lightning.errors import ConfigError, TrainingDivergedError
 from ram_lightning.losses import LossTerms, hybrid_loss
 from ram_lightning.model import BaselineType, InitLocation, RecurrentAttention
 from ram_lightning.modules import Activation, CoreType
@@ -129,6 +130,8 @@ class RAMSystem(pl.LightningModule):
             baseline_weight=self.hparams.baseline_weight,
             per_step_weight=self.hparams.per_step_weight,
         )
+        if not torch.isfinite(terms.total):
+            self._diverged(terms)
         optimizer = self.optimizers()
         optimizer.zero_grad(set_to_none=True)
         self.manual_backward(terms.total)
@@ -143,6 +146,12 @@ class RAMSystem(pl.LightningModule):
         self._log_terms(terms)
         self.log("train/acc", self.train_acc, on_step=False, on_epoch=True)
         return terms.total.detach()
+
+    def setup(self, stage: str) -> None:
+        """On CPU with several processes, gives each process its share of the cores (no oversubscription)."""
+        if self.trainer.world_size > 1 and self.device.type == "cpu":
+            cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+            torch.set_num_threads(max(1, cores // self.trainer.num_devices))
 
     def on_train_epoch_start(self) -> None:
         self.log("policy/std", self.model.policy.std, on_step=False, on_epoch=True)
@@ -184,6 +193,33 @@ class RAMSystem(pl.LightningModule):
         if self.scheduler_factory is None:
             return optimizer
         return {"optimizer": optimizer, "lr_scheduler": self.scheduler_factory(optimizer)}
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Rejects a checkpoint whose tensors do not fit this model, naming the keys and shapes."""
+        own = self.state_dict()
+        theirs = checkpoint.get("state_dict", {})
+        mismatched = [
+            f"{key}: checkpoint {tuple(value.shape)} vs model {tuple(own[key].shape)}"
+            for key, value in theirs.items()
+            if key in own and value.shape != own[key].shape
+        ]
+        missing = sorted(set(own) - set(theirs))
+        if mismatched or missing:
+            details = "; ".join(mismatched[:4] + [f"missing {key}" for key in missing[:4]])
+            raise ConfigError(
+                f"the checkpoint does not fit this model configuration ({details}). Use the config the "
+                "checkpoint was trained with (saved as config.yaml next to its checkpoints/ folder)"
+            )
+
+    def _diverged(self, terms: LossTerms) -> None:
+        """Stops training on a non-finite loss, naming the step and where the last good checkpoint is."""
+        values = ", ".join(f"{name}={float(value):.4g}" for name, value in terms._asdict().items())
+        checkpoint = getattr(self.trainer.checkpoint_callback, "dirpath", None)
+        where = f"the last good checkpoint is in {checkpoint}" if checkpoint else "no checkpoint was written yet"
+        raise TrainingDivergedError(
+            f"non-finite loss at epoch {self.current_epoch}, global step {self.global_step} ({values}); "
+            f"{where}. Lower the learning rate, set model.gradient_clip_norm, or raise model.std"
+        )
 
     def _log_terms(self, terms: LossTerms) -> None:
         self.log("train/loss", terms.total.detach(), prog_bar=True)

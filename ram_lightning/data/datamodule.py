@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import pytorch_lightning as pl
 import torch
 from torch import Tensor
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Sampler
 
 from ram_lightning.data.canvas import CanvasGenerator, Variant
 from ram_lightning.data.dataset import CanvasDataset, collate_batch
+from ram_lightning.data.samplers import EpochSeededSampler, ShardedEvalSampler
 from ram_lightning.data.sources import MNIST_FAMILY, ImageSet, load_mnist_family
 from ram_lightning.errors import ConfigError
 
@@ -116,16 +118,19 @@ class RAMDataModule(pl.LightningDataModule):
             self.test_set = CanvasDataset(test.images, test.labels, self.canvas, TEST_CANVAS_SEED)
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader(self.train_set, self.hparams.batch_size, shuffle=True)
+        world_size, rank = self._processes()
+        seed = int(os.environ.get("PL_GLOBAL_SEED", 0))
+        sampler = EpochSeededSampler(self._require(self.train_set), seed, self._current_epoch, world_size, rank)
+        return self._loader(self.train_set, self.hparams.batch_size, sampler)
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader(self.val_set, self._eval_batch_size, shuffle=False)
+        return self._loader(self.val_set, self._eval_batch_size, self._eval_sampler(self.val_set))
 
     def test_dataloader(self) -> DataLoader:
-        return self._loader(self.test_set, self._eval_batch_size, shuffle=False)
+        return self._loader(self.test_set, self._eval_batch_size, self._eval_sampler(self.test_set))
 
     def predict_dataloader(self) -> DataLoader:
-        return self._loader(self.test_set, self._eval_batch_size, shuffle=False)
+        return self._loader(self.test_set, self._eval_batch_size, self._eval_sampler(self.test_set))
 
     def on_after_batch_transfer(self, batch: tuple[Tensor, Tensor], dataloader_idx: int) -> tuple[Tensor, Tensor]:
         """uint8 canvases ``(B, C, S, S)`` -> float32 in ``[0, 1]``, on the batch's device."""
@@ -139,15 +144,33 @@ class RAMDataModule(pl.LightningDataModule):
     def _load(self, train: bool) -> ImageSet:
         return load_mnist_family(self.hparams.dataset, self.hparams.data_dir, train, self.hparams.download)
 
-    def _loader(self, dataset: CanvasDataset | None, batch_size: int, shuffle: bool) -> DataLoader:
+    def _processes(self) -> tuple[int, int]:
+        """``(world_size, global_rank)`` of the attached trainer, ``(1, 0)`` without one."""
+        if self.trainer is None:
+            return 1, 0
+        return self.trainer.world_size, self.trainer.global_rank
+
+    def _current_epoch(self) -> int:
+        return self.trainer.current_epoch if self.trainer is not None else 0
+
+    def _eval_sampler(self, dataset: CanvasDataset | None) -> Sampler | None:
+        """Each process evaluates its own share, every sample exactly once; ``None`` for one process."""
+        world_size, rank = self._processes()
+        return ShardedEvalSampler(self._require(dataset), world_size, rank) if world_size > 1 else None
+
+    @staticmethod
+    def _require(dataset: CanvasDataset | None) -> CanvasDataset:
         if dataset is None:
             raise RuntimeError("RAMDataModule.setup() must run before asking for a dataloader")
+        return dataset
+
+    def _loader(self, dataset: CanvasDataset | None, batch_size: int, sampler: Sampler | None) -> DataLoader:
         workers = self.hparams.num_workers
         kwargs: dict[str, Any] = {"persistent_workers": True} if workers > 0 else {}
         return DataLoader(
-            dataset,
+            self._require(dataset),
             batch_size=batch_size,
-            shuffle=shuffle,
+            sampler=sampler,
             num_workers=workers,
             collate_fn=collate_batch,
             pin_memory=self.hparams.pin_memory,
