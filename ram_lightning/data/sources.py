@@ -76,17 +76,24 @@ def _corrupt_archives(dataset_class: type[datasets.MNIST], raw_dir: Path) -> lis
 
 
 def _missing_message(dataset_class: type[datasets.MNIST], raw_dir: Path, download: bool, error: Exception) -> str:
-    """Explains which files were expected where, which are missing, and how to provide them."""
+    """Explains which files were expected where, which are missing or unreadable, and how to provide them."""
     lines = [f"could not load {dataset_class.__name__} from {raw_dir} ({type(error).__name__}: {error})".strip()]
     lines.append("expected files (an archive, or the file extracted from it):")
+    missing = False
     for filename, _ in dataset_class.resources:
         archive = raw_dir / filename
-        extracted = archive.with_suffix("")
-        state = "present" if archive.is_file() or extracted.is_file() else "MISSING"
-        lines.append(f"  {filename:<32} {state}")
-    lines.append(
-        f"to fix: copy the four files into {raw_dir}"
-        + ("" if download else ", or set download: true (data.download) with network access")
-        + "; offline, a machine's shared copy can be copied there (see the README, section 'Data')."
-    )
+        present = archive.is_file() or archive.with_suffix("").is_file()
+        missing |= not present
+        lines.append(f"  {filename:<32} {'present' if present else 'MISSING'}")
+    if missing:
+        lines.append(
+            f"to fix: copy the four files into {raw_dir}"
+            + ("" if download else ", or set data.download: true with network access")
+            + "; offline, copy a local copy of the dataset there (see the README, section 'Data')."
+        )
+    else:
+        lines.append(
+            "the files are there but cannot be read (truncated or corrupt): delete the extracted files (the names "
+            "without .gz) so they are extracted again from the archives, or replace all of them with genuine copies."
+        )
     return "\n".join(lines)

@@ -1,0 +1,68 @@
+"""Optimizers and schedulers are one config line away; the scheduler is stepped by hand once per epoch."""
+
+from pathlib import Path
+
+import pytest
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+from ram_lightning.cli import create_cli
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize("name", ["SGD", "Adam", "Adagrad", "Adadelta"])
+def test_optimizer_from_the_command_line(name):
+    cli = create_cli(
+        [
+            "--config",
+            str(REPO_ROOT / "configs" / "mnist.yaml"),
+            "--model.optimizer",
+            f"torch.optim.{name}",
+            "--model.optimizer.lr",
+            "0.05",
+        ],
+        run=False,
+    )
+    optimizer = cli.model.configure_optimizers()
+    assert type(optimizer).__name__ == name
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(0.05)
+
+
+def test_linear_decay_scheduler_is_stepped_each_epoch(tmp_path):
+    cli = create_cli(
+        [
+            "--config",
+            str(REPO_ROOT / "configs" / "mnist.yaml"),
+            "--model.optimizer",
+            "torch.optim.SGD",
+            "--model.optimizer.lr",
+            "0.1",
+            "--model.optimizer.momentum",
+            "0.9",
+            "--model.lr_scheduler",
+            "torch.optim.lr_scheduler.LinearLR",
+            "--model.lr_scheduler.start_factor",
+            "1.0",
+            "--model.lr_scheduler.end_factor",
+            "0.0",
+            "--model.lr_scheduler.total_iters",
+            "4",
+            "--trainer.max_epochs",
+            "2",
+            "--trainer.logger",
+            "false",
+            "--trainer.enable_checkpointing",
+            "false",
+            "--trainer.enable_progress_bar",
+            "false",
+            "--trainer.default_root_dir",
+            str(tmp_path),
+        ],
+        run=False,
+    )
+    data = TensorDataset(torch.rand(16, 1, 28, 28), torch.randint(0, 10, (16,)))
+    cli.trainer.fit(cli.model, train_dataloaders=DataLoader(data, batch_size=8))
+    optimizer = cli.model.optimizers().optimizer
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(0.05), "0.1 decayed linearly over 4 epochs, 2 done"
+    assert cli.trainer.callback_metrics["train/lr"] == pytest.approx(0.075), "logged at the start of epoch 2"
