@@ -1,0 +1,135 @@
+"""``ram-export``: turns a finished run into a results folder (config, small checkpoint, learning curve)."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import shutil
+import sys
+from pathlib import Path
+
+import torch
+from PIL import Image, ImageDraw
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+# Scalars written to the learning-curve CSV, one row per epoch.
+CURVE_TAGS = ("train/loss", "train/acc", "train/reward", "val/acc", "val/err", "policy/std", "train/lr")
+# Checkpoint entries needed to evaluate or fine-tune a model; optimizer states are dropped to keep it small.
+KEPT_KEYS = (
+    "epoch",
+    "global_step",
+    "pytorch-lightning_version",
+    "state_dict",
+    "hyper_parameters",
+    "hparams_name",
+    "datamodule_hyper_parameters",
+    "datamodule_hparams_name",
+)
+
+
+def read_curve(run_dir: Path) -> list[dict[str, float]]:
+    """Per-epoch scalars of a run's TensorBoard events: one dict per epoch with ``epoch``, ``wall_s`` and tags."""
+    events = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
+    events.Reload()
+    available = events.Tags()["scalars"]
+    if "val/acc" not in available or "epoch" not in available:
+        raise SystemExit(f"error: no per-epoch validation scalars in {run_dir}; is it a finished run directory?")
+    # Lightning logs the epoch number at each logged step: map steps to epochs.
+    step_epoch = {event.step: int(event.value) for event in events.Scalars("epoch")}
+    start = min(event.wall_time for event in events.Scalars("epoch"))
+    rows: dict[int, dict[str, float]] = {}
+    for tag in CURVE_TAGS:
+        if tag not in available:
+            continue
+        for event in events.Scalars(tag):
+            epoch = step_epoch.get(event.step)
+            if epoch is None:
+                continue
+            row = rows.setdefault(epoch, {"epoch": epoch})
+            row[tag] = event.value
+            if tag == "val/acc":
+                row["wall_s"] = round(event.wall_time - start, 1)
+    return [rows[epoch] for epoch in sorted(rows)]
+
+
+def write_curve_csv(rows: list[dict[str, float]], path: Path) -> None:
+    """Writes the per-epoch rows as CSV."""
+    columns = ["epoch", "wall_s", *CURVE_TAGS]
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({column: row.get(column, "") for column in columns})
+
+
+def plot_curve(rows: list[dict[str, float]], path: Path, title: str) -> None:
+    """Draws the validation error (%) per epoch on a log scale, as a small PNG."""
+    points = [(row["epoch"], 100.0 * row["val/err"]) for row in rows if "val/err" in row]
+    width, height, margin = 640, 400, 60
+    image = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(image)
+    draw.text((margin, 10), f"{title}: validation error (%) per epoch, log scale", fill="black")
+    if points:
+        errors = [max(error, 0.1) for _, error in points]
+        low, high = torch.tensor(errors).log10().min().item(), torch.tensor(errors).log10().max().item()
+        high = max(high, low + 0.3)
+        last_epoch = max(points[-1][0], 1)
+
+        def to_xy(epoch: float, error: float) -> tuple[float, float]:
+            x = margin + (width - 2 * margin) * epoch / last_epoch
+            y = (
+                height
+                - margin
+                - (height - 2 * margin) * (torch.tensor(max(error, 0.1)).log10().item() - low) / (high - low)
+            )
+            return x, y
+
+        draw.rectangle([margin, margin, width - margin, height - margin], outline="gray")
+        for decade in (0.5, 1, 2, 5, 10, 20, 50, 100):
+            if low - 0.05 <= torch.tensor(decade).log10().item() <= high + 0.05:
+                _, y = to_xy(0, decade)
+                draw.line([margin, y, width - margin, y], fill=(225, 225, 225))
+                draw.text((8, y - 6), f"{decade:g}%", fill="black")
+        draw.line([to_xy(epoch, error) for epoch, error in points], fill="blue", width=2)
+        draw.text((width - margin - 60, height - margin + 10), f"epoch {last_epoch:g}", fill="black")
+        best = min(points, key=lambda point: point[1])
+        draw.text((margin + 10, height - margin + 25), f"best {best[1]:.2f}% at epoch {best[0]:g}", fill="blue")
+    image.save(path)
+
+
+def export(run_dir: Path, checkpoint: Path, out_dir: Path) -> None:
+    """Copies a run's config, a slimmed checkpoint and its learning curve (CSV and PNG) into ``out_dir``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    torch.save({key: state[key] for key in KEPT_KEYS if key in state}, out_dir / "model.ckpt")
+    if (run_dir / "config.yaml").is_file():
+        shutil.copy(run_dir / "config.yaml", out_dir / "config.yaml")
+    rows = read_curve(run_dir)
+    write_curve_csv(rows, out_dir / "curve.csv")
+    plot_curve(rows, out_dir / "curve.png", out_dir.name)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="ram-export", description=__doc__)
+    parser.add_argument("--run", type=Path, required=True, help="run directory, e.g. logs/mnist/version_0")
+    parser.add_argument("--ckpt", type=Path, help="checkpoint to ship (default: the run's best by val/err)")
+    parser.add_argument("--out", type=Path, required=True, help="results folder, e.g. results/mnist")
+    args = parser.parse_args(argv)
+    checkpoint = args.ckpt or _best_checkpoint(args.run)
+    if not checkpoint.is_file():
+        print(f"error: no checkpoint at {checkpoint}", file=sys.stderr)
+        raise SystemExit(2)
+    export(args.run, checkpoint, args.out)
+    print(f"wrote {args.out}/model.ckpt, config.yaml, curve.csv, curve.png from {checkpoint}")
+
+
+def _best_checkpoint(run_dir: Path) -> Path:
+    """The checkpoint with the lowest ``val_err`` in its name, else ``last.ckpt``."""
+    candidates = sorted(
+        (run_dir / "checkpoints").glob("*val_err=*.ckpt"), key=lambda path: float(path.stem.split("val_err=")[1])
+    )
+    return candidates[0] if candidates else run_dir / "checkpoints" / "last.ckpt"
+
+
+if __name__ == "__main__":
+    main()
