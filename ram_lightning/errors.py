@@ -7,3 +7,7 @@ class ConfigError(ValueError):
 
 class DataError(RuntimeError):
     """Dataset files are missing, corrupt or unreadable; the message says where and how to provide them."""
+
+
+class CheckpointError(ValueError):
+    """A checkpoint is missing, unreadable, or does not fit the model and data its saved config describes."""
