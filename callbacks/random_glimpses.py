@@ -86,7 +86,7 @@ class RandomGlimpsePretraining(pl.Callback):
                     f"{type(self).__name__}: random-glimpse phase over at epoch {trainer.current_epoch}, "
                     f"step {trainer.global_step}; the learned location policy takes over"
                 )
-        pl_module.log("policy/random_glimpses", float(random), on_step=False, on_epoch=True)
+        pl_module.log("policy/random_glimpses", float(random), on_step=False, on_epoch=True, sync_dist=True)
 
     @override
     def on_validation_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:

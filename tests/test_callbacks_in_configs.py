@@ -1,0 +1,39 @@
+"""The callbacks are usable from YAML: configs/mnist.yaml instantiates them with its settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from callbacks import AttentionTrajectoryLogger, RandomGlimpsePretraining, StdAnnealingOnPlateau, StdSchedule
+from ram_lightning.cli import create_cli
+
+CONFIGS = Path(__file__).resolve().parent.parent / "configs"
+
+
+def test_mnist_config_instantiates_its_callbacks(tmp_path):
+    cli = create_cli(["--config", str(CONFIGS / "mnist.yaml"), f"--trainer.default_root_dir={tmp_path}"], run=False)
+    by_type = {type(callback): callback for callback in cli.trainer.callbacks}
+    anneal = by_type[StdAnnealingOnPlateau]
+    assert (anneal.monitor, anneal.mode, anneal.patience, anneal.factor) == ("val/acc", "max", 10, 0.5)
+    assert by_type[AttentionTrajectoryLogger].every_n_epochs == 5
+
+
+def test_every_callback_from_yaml_syntax(tmp_path):
+    config = tmp_path / "callbacks.yaml"
+    config.write_text(
+        """
+trainer:
+  logger: false
+  callbacks:
+    - class_path: callbacks.StdSchedule
+      init_args: {end_std: 0.05, epochs: 20, decay: linear}
+    - class_path: callbacks.RandomGlimpsePretraining
+      init_args: {steps: 500, train_baseline: false}
+    - class_path: callbacks.AttentionTrajectoryLogger
+"""
+    )
+    cli = create_cli(["--config", str(config), f"--trainer.default_root_dir={tmp_path}"], run=False)
+    by_type = {type(callback): callback for callback in cli.trainer.callbacks}
+    assert by_type[StdSchedule].decay == "linear" and by_type[StdSchedule].epochs == 20
+    assert by_type[RandomGlimpsePretraining].steps == 500 and by_type[RandomGlimpsePretraining].epochs is None
+    assert by_type[AttentionTrajectoryLogger].num_images == 16
