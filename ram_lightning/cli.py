@@ -62,6 +62,21 @@ def main(args: ArgsType = None) -> None:
     """Entry point of ``ram`` and ``python -m ram_lightning``; config and data errors exit with a message."""
     try:
         create_cli(args)
-    except (ConfigError, DataError) as error:
-        print(f"error: {error}", file=sys.stderr)
+    except Exception as error:
+        reported = _reported_error(error)
+        if reported is None:
+            raise
+        print(f"error: {reported}", file=sys.stderr)
         raise SystemExit(2) from None
+
+
+def _reported_error(error: BaseException) -> ConfigError | DataError | None:
+    """The ConfigError or DataError behind ``error``, if any (jsonargparse wraps errors raised by callbacks)."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, (ConfigError, DataError)):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None

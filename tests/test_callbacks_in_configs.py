@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from callbacks import AttentionTrajectoryLogger, RandomGlimpsePretraining, StdAnnealingOnPlateau, StdSchedule
-from ram_lightning.cli import create_cli
+from ram_lightning.cli import create_cli, main
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 
@@ -37,3 +39,22 @@ trainer:
     assert by_type[StdSchedule].decay == "linear" and by_type[StdSchedule].epochs == 20
     assert by_type[RandomGlimpsePretraining].steps == 500 and by_type[RandomGlimpsePretraining].epochs is None
     assert by_type[AttentionTrajectoryLogger].num_images == 16
+
+
+def test_bad_callback_argument_is_one_line_from_the_cli(tmp_path, capsys):
+    config = tmp_path / "bad.yaml"
+    config.write_text(
+        """
+trainer:
+  logger: false
+  callbacks:
+    - class_path: callbacks.StdAnnealingOnPlateau
+      init_args: {factor: 1.5}
+"""
+    )
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", "--config", str(config), f"--trainer.default_root_dir={tmp_path}"])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        "error: StdAnnealingOnPlateau.factor must be in (0, 1), got 1.5"
+    )

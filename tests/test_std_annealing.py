@@ -14,17 +14,17 @@ def run(tmp_path, values, max_epochs, ckpt_path=None, **anneal_kwargs):
     logger = MemoryLogger()
     anneal = StdAnnealingOnPlateau(monitor="scripted/acc", **anneal_kwargs)
     system = tiny_system(std=0.2)
-    trainer = tiny_trainer(tmp_path, [ScriptedMetric(values), anneal], max_epochs, logger=logger)
+    trainer = tiny_trainer(tmp_path, [ScriptedMetric(values), anneal], max_epochs, logger, limit_train_batches=1)
     trainer.fit(system, ToyData(), ckpt_path=ckpt_path)
     return logger.series("policy/std"), system, anneal, trainer
 
 
 def test_std_drops_after_exactly_patience_stalled_epochs_and_never_below_min_std(tmp_path):
-    stds, system, anneal, _ = run(tmp_path, [0.5] * 12, 12, patience=3, factor=0.5, min_std=0.04)
-    # Epoch 0 sets the best value; epochs 1, 2, 3 stall -> reduced after epoch 3, used from epoch 4.
-    assert stds == pytest.approx([0.2] * 4 + [0.1] * 3 + [0.05] * 3 + [0.04] * 2)
+    stds, system, anneal, _ = run(tmp_path, [0.5] * 9, 9, patience=2, factor=0.5, min_std=0.04)
+    # Epoch 0 sets the best value; epochs 1 and 2 stall -> reduced after epoch 2, used from epoch 3; and so on.
+    assert stds == pytest.approx([0.2] * 3 + [0.1] * 2 + [0.05] * 2 + [0.04] * 2)
     assert float(system.model.policy.std) == pytest.approx(0.04)
-    assert anneal.num_reductions == 3  # the third one was clamped to min_std
+    assert anneal.num_reductions == 4  # the third was clamped to min_std, the fourth could not go lower
     assert min(stds) >= 0.04 - 1e-6  # float32
 
 
