@@ -120,7 +120,7 @@ class AttentionTrajectoryLogger(pl.Callback):
         model = pl_module.model
         images = self.images.to(device=pl_module.device, dtype=next(model.parameters()).dtype)
         rollout = viz.record_rollout(model, images, sample=self.sample, seed=self.seed)
-        grid = viz.trajectory_grid(rollout, self.labels, self.nrow, scale=self.scale)
+        grid = viz.trajectory_grid(rollout, self.labels, nrow=self.nrow, scale=self.scale)
         strip = viz.draw_glimpse_strip(rollout.glimpses)
         experiment = self._logger.experiment
         step = trainer.global_step

@@ -134,10 +134,10 @@ def plot_checkpoint(
         written.append(out / f"trajectory_{i:03d}.png")
         picture.save(written[-1])
     written.append(out / "trajectories.png")
-    viz.trajectory_grid(rollout, labels, nrow).save(written[-1])
+    viz.trajectory_grid(rollout, labels, nrow=nrow).save(written[-1])
     written.append(out / "glimpses.png")
     viz.draw_glimpse_strip(rollout.glimpses).save(written[-1])
-    frames = viz.animation_frames(rollout, labels, nrow)
+    frames = viz.animation_frames(rollout, labels, nrow=nrow)
     durations = [frame_ms] * (len(frames) - 1) + [3 * frame_ms]  # hold the complete picture a little longer
     written.append(out / "trajectories.gif")
     frames[0].save(written[-1], save_all=True, append_images=frames[1:], duration=durations, loop=0)

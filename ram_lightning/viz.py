@@ -194,7 +194,13 @@ def draw_trajectories(
         label = None if labels is None else int(labels[i])
         pictures.append(
             draw_trajectory(
-                rollout.images[i], rollout.locations[i], rollout.boxes[i], int(rollout.preds[i]), label, steps, scale
+                rollout.images[i],
+                rollout.locations[i],
+                rollout.boxes[i],
+                pred=int(rollout.preds[i]),
+                label=label,
+                steps=steps,
+                scale=scale,
             )
         )
     return pictures
@@ -258,7 +264,7 @@ def trajectory_grid(
     scale: int | None = None,
 ) -> Image.Image:
     """All ``B`` trajectories of a rollout on one grid (see :func:`draw_trajectory`)."""
-    return image_grid(draw_trajectories(rollout, labels, steps, scale), nrow)
+    return image_grid(draw_trajectories(rollout, labels, steps=steps, scale=scale), nrow=nrow)
 
 
 def animation_frames(
@@ -266,7 +272,7 @@ def animation_frames(
 ) -> list[Image.Image]:
     """``T`` grids, the ``t``-th showing the first ``t + 1`` glimpses of every rollout (frames of a GIF)."""
     steps = rollout.locations.shape[1]
-    return [trajectory_grid(rollout, labels, nrow, t + 1, scale) for t in range(steps)]
+    return [trajectory_grid(rollout, labels, nrow=nrow, steps=t + 1, scale=scale) for t in range(steps)]
 
 
 def _with_caption(picture: Image.Image, pred: int, label: int | None, font: ImageFont.ImageFont) -> Image.Image:
