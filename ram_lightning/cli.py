@@ -14,8 +14,11 @@ from pytorch_lightning.cli import ArgsType, LightningArgumentParser, LightningCL
 from pytorch_lightning.loggers import TensorBoardLogger
 
 from ram_lightning.data import RAMDataModule
-from ram_lightning.errors import ConfigError, DataError, TrainingDivergedError
+from ram_lightning.errors import CheckpointError, ConfigError, DataError, TrainingDivergedError
 from ram_lightning.system import RAMSystem
+
+# Errors printed as one line (exit code 2) instead of a traceback.
+REPORTED_ERRORS = (ConfigError, DataError, CheckpointError, TrainingDivergedError)
 
 
 class RAMCLI(LightningCLI):
@@ -57,7 +60,7 @@ class RAMCLI(LightningCLI):
             callbacks.append(RichProgressBar())
         if config.get("enable_model_summary") is not False:
             callbacks.append(RichModelSummary(max_depth=2))
-        if config.get("enable_checkpointing") is not False:
+        if self.subcommand in ("fit", None) and config.get("enable_checkpointing") is not False:
             callbacks.extend(
                 checkpoint_callbacks(
                     self.config[self.subcommand]["checkpoint"] if self.subcommand else self.config["checkpoint"]
@@ -80,13 +83,15 @@ def check_checkpoint(path: str | Path) -> dict[str, Any]:
     """Loads a checkpoint, or raises a :class:`ConfigError` saying why it cannot be used."""
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"ckpt_path: no checkpoint file at {path}")
+        raise CheckpointError(f"ckpt_path: no checkpoint file at {path}")
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:
-        raise ConfigError(f"ckpt_path: {path} is not a readable checkpoint ({type(error).__name__}: {error})") from None
+        raise CheckpointError(
+            f"ckpt_path: {path} is not a readable checkpoint ({type(error).__name__}: {error})"
+        ) from None
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
-        raise ConfigError(f"ckpt_path: {path} is not a Lightning checkpoint (it has no state_dict)")
+        raise CheckpointError(f"ckpt_path: {path} is not a Lightning checkpoint (it has no state_dict)")
     return checkpoint
 
 
@@ -114,6 +119,21 @@ def main(args: ArgsType = None) -> None:
     """Entry point of ``ram`` and ``python -m ram_lightning``; config and data errors exit with a message."""
     try:
         create_cli(args)
-    except (ConfigError, DataError, TrainingDivergedError) as error:
-        print(f"error: {error}", file=sys.stderr)
+    except Exception as error:
+        reported = _reported_error(error)
+        if reported is None:
+            raise
+        print(f"error: {reported}", file=sys.stderr)
         raise SystemExit(2) from None
+
+
+def _reported_error(error: BaseException) -> Exception | None:
+    """The project error behind ``error``, if any (jsonargparse wraps errors raised by callbacks)."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, REPORTED_ERRORS):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None

@@ -11,3 +11,7 @@ class DataError(RuntimeError):
 
 class TrainingDivergedError(RuntimeError):
     """The loss became NaN or infinite; the message names the step and the last good checkpoint."""
+
+
+class CheckpointError(ValueError):
+    """A checkpoint is missing, unreadable, or does not fit the model and data its saved config describes."""

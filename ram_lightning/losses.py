@@ -14,7 +14,8 @@ class LossTerms(NamedTuple):
     """Every term of the hybrid loss, each a scalar tensor, so that each can be logged.
 
     Attributes:
-        total: ``classification + reinforce_weight * reinforce + baseline_weight * baseline``.
+        total: ``classification + reinforce_weight * reinforce + baseline_weight * baseline`` (terms of weight 0
+            are left out of the graph).
         classification: negative log-likelihood of the targets (last step, plus the weighted per-step term).
         reinforce: REINFORCE surrogate for the location policy.
         baseline: mean squared error of the baselines against the reward.
@@ -107,5 +108,11 @@ def hybrid_loss(
     classification = classification_loss(output.log_probs, targets, per_step_weight)
     reinforce = reinforce_loss(output.log_pi, rewards, output.baselines)
     baseline = baseline_loss(output.baselines, rewards)
-    total = classification + reinforce_weight * reinforce + baseline_weight * baseline
+    total = classification
+    # A term of weight 0 is left out, so its parameters get no gradient at all (rather than a zero one, which
+    # optimizers with momentum or weight decay would still act on).
+    if reinforce_weight > 0:
+        total = total + reinforce_weight * reinforce
+    if baseline_weight > 0:
+        total = total + baseline_weight * baseline
     return LossTerms(total, classification, reinforce, baseline, rewards.mean())

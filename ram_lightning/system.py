@@ -87,6 +87,9 @@ class RAMSystem(pl.LightningModule):
         _check_config(locals())
         self.save_hyperparameters(ignore=["optimizer", "lr_scheduler"])
         self.automatic_optimization = False
+        # Public switch for callbacks (random-glimpse pretraining): False leaves the baseline untouched, with no
+        # loss term (so no gradient and no optimizer step) and no running-mean update.
+        self.train_baseline = True
         self.optimizer_factory = optimizer
         self.scheduler_factory = lr_scheduler
         try:
@@ -123,11 +126,12 @@ class RAMSystem(pl.LightningModule):
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         images, targets = batch
         output = self.model(images, sample=True)
+        train_baseline = self.train_baseline
         terms = hybrid_loss(
             output,
             targets,
             reinforce_weight=self.hparams.reinforce_weight,
-            baseline_weight=self.hparams.baseline_weight,
+            baseline_weight=self.hparams.baseline_weight if train_baseline else 0.0,
             per_step_weight=self.hparams.per_step_weight,
         )
         if not torch.isfinite(terms.total):
@@ -140,7 +144,8 @@ class RAMSystem(pl.LightningModule):
                 optimizer, gradient_clip_val=self.hparams.gradient_clip_norm, gradient_clip_algorithm="norm"
             )
         optimizer.step()
-        self.model.baseline.update(terms.reward)
+        if train_baseline:
+            self.model.baseline.update(terms.reward)
 
         self.train_acc(output.log_probs[:, -1].detach(), targets)
         self._log_terms(terms)

@@ -67,19 +67,8 @@ def test_two_process_fit_and_test_match_single_process(data_dir, tmp_path):
     ddp_acc = _scalars(tmp_path / "mnist" / "version_1", "test/acc")
     assert len(ddp_acc) == 1
 
-    single = create_cli(
-        [
-            "test",
-            "--config",
-            str(REPO_ROOT / "configs" / "mnist.yaml"),
-            *common[:6],
-            "--trainer.logger",
-            "false",
-            "--trainer.enable_progress_bar",
-            "false",
-            "--ckpt_path",
-            str(checkpoint),
-        ]
-    )
+    single_args = ["test", "--config", str(REPO_ROOT / "configs" / "mnist.yaml"), *common[:6], "--ckpt_path"]
+    single_args += [str(checkpoint), "--trainer.logger", "false", "--trainer.enable_progress_bar", "false"]
+    single = create_cli([*single_args, "--trainer.default_root_dir", str(tmp_path / "single")])
     assert single.trainer.world_size == 1
     assert ddp_acc[0] == pytest.approx(float(single.trainer.callback_metrics["test/acc"]), abs=1e-7)

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import pytest
+import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
@@ -30,39 +31,17 @@ def test_optimizer_from_the_command_line(name):
 
 
 def test_linear_decay_scheduler_is_stepped_each_epoch(tmp_path):
-    cli = create_cli(
-        [
-            "--config",
-            str(REPO_ROOT / "configs" / "mnist.yaml"),
-            "--model.optimizer",
-            "torch.optim.SGD",
-            "--model.optimizer.lr",
-            "0.1",
-            "--model.optimizer.momentum",
-            "0.9",
-            "--model.lr_scheduler",
-            "torch.optim.lr_scheduler.LinearLR",
-            "--model.lr_scheduler.start_factor",
-            "1.0",
-            "--model.lr_scheduler.end_factor",
-            "0.0",
-            "--model.lr_scheduler.total_iters",
-            "4",
-            "--trainer.max_epochs",
-            "2",
-            "--trainer.logger",
-            "false",
-            "--trainer.enable_checkpointing",
-            "false",
-            "--trainer.enable_progress_bar",
-            "false",
-            "--trainer.default_root_dir",
-            str(tmp_path),
-        ],
-        run=False,
-    )
+    scheduler = ["--model.lr_scheduler", "torch.optim.lr_scheduler.LinearLR"]
+    scheduler += ["--model.lr_scheduler.start_factor", "1.0", "--model.lr_scheduler.end_factor", "0.0"]
+    scheduler += ["--model.lr_scheduler.total_iters", "4"]
+    sgd = ["--model.optimizer", "torch.optim.SGD", "--model.optimizer.lr", "0.1", "--model.optimizer.momentum", "0.9"]
+    cli = create_cli(["--config", str(REPO_ROOT / "configs" / "mnist.yaml"), *sgd, *scheduler], run=False)
     data = TensorDataset(torch.rand(16, 1, 28, 28), torch.randint(0, 10, (16,)))
-    cli.trainer.fit(cli.model, train_dataloaders=DataLoader(data, batch_size=8))
+    trainer = pl.Trainer(
+        max_epochs=2, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+        enable_model_summary=False, default_root_dir=tmp_path,
+    )  # fmt: skip
+    trainer.fit(cli.model, train_dataloaders=DataLoader(data, batch_size=8))
     optimizer = cli.model.optimizers().optimizer
     assert optimizer.param_groups[0]["lr"] == pytest.approx(0.05), "0.1 decayed linearly over 4 epochs, 2 done"
-    assert cli.trainer.callback_metrics["train/lr"] == pytest.approx(0.075), "logged at the start of epoch 2"
+    assert trainer.callback_metrics["train/lr"] == pytest.approx(0.075), "logged at the start of epoch 2"

@@ -1,0 +1,204 @@
+"""The ``ram-plot`` command: glimpse trajectories of test images from a checkpoint, as PNG files and an animated GIF.
+
+    ram-plot --ckpt logs/mnist/version_0/checkpoints/last.ckpt --num-images 16 --out plots/
+
+The model and the data are rebuilt from the configuration that ``ram fit`` saves in every checkpoint
+(``hyper_parameters`` and ``datamodule_hyper_parameters``), so no config file is needed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import zipfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from ram_lightning import viz
+from ram_lightning.data import RAMDataModule
+from ram_lightning.errors import CheckpointError, ConfigError, DataError
+from ram_lightning.system import RAMSystem
+
+SPLITS = ("test", "val")
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Reads a checkpoint written by ``ram fit`` (tensors and plain values only: ``weights_only`` loading).
+
+    Raises:
+        CheckpointError: the file is missing, is not a PyTorch checkpoint, or lacks the saved configs.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    if not zipfile.is_zipfile(path):
+        raise CheckpointError(f"{path} is not a PyTorch checkpoint (torch.save writes a zip archive)")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # pickle, zip and torch errors all mean "not a checkpoint we can read"
+        reason = " ".join(str(error).split())[:200]
+        raise CheckpointError(f"{path} could not be read as a checkpoint ({type(error).__name__}: {reason})") from None
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+        raise CheckpointError(f"{path} is not a Lightning checkpoint (no 'state_dict')")
+    for key, what in (("hyper_parameters", "model"), ("datamodule_hyper_parameters", "data")):
+        if not isinstance(checkpoint.get(key), dict):
+            raise CheckpointError(f"{path} has no saved {what} config ('{key}'); use a checkpoint written by `ram fit`")
+    return checkpoint
+
+
+def build_system(checkpoint: dict[str, Any], path: str | Path) -> RAMSystem:
+    """The :class:`RAMSystem` described by the checkpoint's config, with its weights, in evaluation mode."""
+    hparams = {key: value for key, value in checkpoint["hyper_parameters"].items() if not key.startswith("_")}
+    try:
+        system = RAMSystem(**hparams)
+    except (TypeError, ConfigError) as error:
+        raise CheckpointError(f"{path}: its model config does not fit this version of RAMSystem ({error})") from None
+    mismatch = _state_mismatch(system.state_dict(), checkpoint["state_dict"])
+    if mismatch:
+        raise CheckpointError(f"{path}: its weights do not fit the model its config describes ({mismatch})")
+    system.load_state_dict(checkpoint["state_dict"])
+    return system.eval()
+
+
+def build_datamodule(checkpoint: dict[str, Any], path: str | Path, data_dir: str | None = None) -> RAMDataModule:
+    """The :class:`RAMDataModule` of the checkpoint's config, reading from ``data_dir`` if given."""
+    hparams = {
+        key: value for key, value in checkpoint["datamodule_hyper_parameters"].items() if not key.startswith("_")
+    }
+    if data_dir is not None:
+        hparams["data_dir"] = data_dir
+    hparams["num_workers"] = 0  # a few images: no worker processes
+    try:
+        return RAMDataModule(**hparams)
+    except (TypeError, ConfigError) as error:
+        raise CheckpointError(f"{path}: its data config does not fit this version of RAMDataModule ({error})") from None
+
+
+def load_images(datamodule: RAMDataModule, split: str, num_images: int) -> tuple[Tensor, Tensor]:
+    """The first ``num_images`` images of ``split`` as the model sees them: ``(N, C, H, W)`` floats and ``(N,)``."""
+    datamodule.setup("test" if split == "test" else "validate")
+    loader = datamodule.test_dataloader() if split == "test" else datamodule.val_dataloader()
+    images, labels, count = [], [], 0
+    for batch in loader:
+        batch_images, batch_labels = datamodule.on_after_batch_transfer(batch, 0)  # (B, C, H, W) floats, (B,)
+        images.append(batch_images[: num_images - count])
+        labels.append(batch_labels[: num_images - count])
+        count += images[-1].shape[0]
+        if count >= num_images:
+            break
+    return torch.cat(images), torch.cat(labels)
+
+
+def plot_checkpoint(
+    ckpt: str | Path,
+    out: str | Path,
+    num_images: int = 16,
+    data_dir: str | None = None,
+    split: str = "test",
+    sample: bool = False,
+    seed: int = 0,
+    nrow: int | None = None,
+    frame_ms: int = 700,
+) -> list[Path]:
+    """Renders the trajectories of ``num_images`` images of ``split`` with the checkpoint's model.
+
+    Writes ``trajectory_000.png``... (one per image), ``trajectories.png`` (the grid), ``glimpses.png`` (what the
+    sensor read) and ``trajectories.gif`` (the grid, one glimpse more per frame) into ``out``.
+
+    Returns:
+        The paths written.
+    """
+    if num_images < 1:
+        raise ConfigError(f"--num-images must be >= 1, got {num_images}")
+    if split not in SPLITS:
+        raise ConfigError(f"--split must be one of {SPLITS}, got {split!r}")
+    checkpoint = load_checkpoint(ckpt)
+    system = build_system(checkpoint, ckpt)
+    datamodule = build_datamodule(checkpoint, ckpt, data_dir)
+    if datamodule.image_size != system.hparams.image_size or datamodule.in_channels != system.hparams.in_channels:
+        raise CheckpointError(
+            f"{ckpt}: the model expects {system.hparams.in_channels}x{system.hparams.image_size}px images but its data "
+            f"config gives {datamodule.in_channels}x{datamodule.image_size}px"
+        )
+    images, labels = load_images(datamodule, split, num_images)
+    rollout = viz.record_rollout(system.model, images, sample=sample, seed=seed)
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for i, picture in enumerate(viz.draw_trajectories(rollout, labels)):
+        written.append(out / f"trajectory_{i:03d}.png")
+        picture.save(written[-1])
+    written.append(out / "trajectories.png")
+    viz.trajectory_grid(rollout, labels, nrow=nrow).save(written[-1])
+    written.append(out / "glimpses.png")
+    viz.draw_glimpse_strip(rollout.glimpses).save(written[-1])
+    frames = viz.animation_frames(rollout, labels, nrow=nrow)
+    durations = [frame_ms] * (len(frames) - 1) + [3 * frame_ms]  # hold the complete picture a little longer
+    written.append(out / "trajectories.gif")
+    frames[0].save(written[-1], save_all=True, append_images=frames[1:], duration=durations, loop=0)
+    return written
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Command-line arguments of ``ram-plot``."""
+    parser = argparse.ArgumentParser(
+        prog="ram-plot", description="Draw glimpse trajectories of a trained RAM checkpoint (PNG files and a GIF)."
+    )
+    parser.add_argument("--ckpt", required=True, help="checkpoint written by `ram fit` (e.g. .../last.ckpt)")
+    parser.add_argument("--num-images", type=int, default=16, help="number of images to draw (default: 16)")
+    parser.add_argument("--out", default="plots", help="output directory (default: plots/)")
+    parser.add_argument("--data-dir", default=None, help="dataset root, if not the one saved in the checkpoint")
+    parser.add_argument("--split", choices=SPLITS, default="test", help="images of the test or validation split")
+    parser.add_argument("--sample", action="store_true", help="sample locations instead of following the mean")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the sampled locations (with --sample)")
+    parser.add_argument("--nrow", type=int, default=None, help="images per row of the grid (default: about square)")
+    parser.add_argument("--frame-ms", type=int, default=700, help="milliseconds per GIF frame (default: 700)")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of ``ram-plot``: prints the files written; errors exit with status 2 and a message."""
+    args = parse_args(argv)
+    try:
+        written = plot_checkpoint(
+            args.ckpt,
+            args.out,
+            num_images=args.num_images,
+            data_dir=args.data_dir,
+            split=args.split,
+            sample=args.sample,
+            seed=args.seed,
+            nrow=args.nrow,
+            frame_ms=args.frame_ms,
+        )
+    except (CheckpointError, ConfigError, DataError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+    for path in written:
+        print(path)
+
+
+def _state_mismatch(expected: dict[str, Tensor], found: dict[str, Tensor], limit: int = 3) -> str:
+    """One line naming missing, unexpected and differently shaped weights (empty if they match)."""
+    missing = sorted(expected.keys() - found.keys())
+    unexpected = sorted(found.keys() - expected.keys())
+    shapes = [
+        f"{key} {tuple(found[key].shape)} instead of {tuple(expected[key].shape)}"
+        for key in sorted(expected.keys() & found.keys())
+        if tuple(found[key].shape) != tuple(expected[key].shape)
+    ]
+    parts = []
+    for label, items in (("missing", missing), ("unexpected", unexpected), ("shape", shapes)):
+        if items:
+            more = f" and {len(items) - limit} more" if len(items) > limit else ""
+            parts.append(f"{label}: {', '.join(items[:limit])}{more}")
+    return "; ".join(parts)
+
+
+if __name__ == "__main__":
+    main()
