@@ -5,12 +5,14 @@ from __future__ import annotations
 from itertools import islice
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 from torch import Tensor
 from torch.utils.data import DataLoader
 
-from ram_lightning.data import CanvasDataset, CanvasGenerator, Placement, RAMDataModule
+from ram_lightning.data import CanvasDataset, CanvasGenerator, MNISTFamily, Placement, RAMDataModule, preview
 from ram_lightning.data.dataset import collate_batch
 
 
@@ -204,3 +206,22 @@ def test_rgb_images_keep_their_channels_on_the_canvas() -> None:
 def test_bad_variant_parameters_fail_naming_the_parameter(kwargs: dict, key: str) -> None:
     with pytest.raises(ValueError, match=rf"^{key}\b"):
         CanvasGenerator(image_size=28, **kwargs)
+
+
+def test_preview_writes_a_png_with_a_row_per_variant(data_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "docs" / "variants.png"
+    preview.main(["--out", str(out), "--data-dir", str(data_dir), "--samples", "3", "--scale", "1"])
+    picture = Image.open(out)
+    rows = preview.paper_rows()
+    sides = [row.canvas.canvas_size + 2 for row in rows]  # canvas + border, at scale 1
+    gap = preview.GAP
+    assert picture.size == (preview.LABEL_WIDTH + 3 * (max(sides) + gap) + gap, sum(sides) + gap * (len(rows) + 1))
+    # The last row's first cell is the first fixed test canvas of the 100x100 cluttered variant.
+    expected = preview.render_rows(*_test_split(data_dir), rows[-1:], samples=1, seed=2)[0][0, 0]
+    top, left = sum(sides[:-1]) + gap * len(rows) + 1, preview.LABEL_WIDTH + gap + 1
+    cell = torch.from_numpy(np.asarray(picture))[top : top + 100, left : left + 100, 0]
+    assert torch.equal(cell, expected)
+
+
+def _test_split(data_dir: Path) -> tuple[Tensor, Tensor]:
+    return tuple(MNISTFamily("mnist", data_dir).load(train=False))
