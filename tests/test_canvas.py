@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torch.distributed as dist
 from PIL import Image
 from torch import Tensor
 from torch.utils.data import DataLoader
@@ -225,3 +226,16 @@ def test_preview_writes_a_png_with_a_row_per_variant(data_dir: Path, tmp_path: P
 
 def _test_split(data_dir: Path) -> tuple[Tensor, Tensor]:
     return tuple(MNISTFamily("mnist", data_dir).load(train=False))
+
+
+def test_ddp_ranks_without_workers_draw_different_training_placements(monkeypatch: pytest.MonkeyPatch) -> None:
+    def canvases(rank: int) -> Tensor:
+        monkeypatch.setattr(dist, "is_initialized", lambda: True)
+        monkeypatch.setattr(dist, "get_world_size", lambda: 2)
+        monkeypatch.setattr(dist, "get_rank", lambda: rank)
+        torch.manual_seed(7)  # every rank is seeded alike
+        dataset = CanvasDataset(_images(16), torch.arange(16), CanvasGenerator("cluttered", 28, 60, 4, 8))
+        return torch.cat([dataset.__getitems__(list(range(16)))[0] for _ in range(2)])
+
+    assert torch.equal(canvases(0), canvases(0))  # reproducible
+    assert not torch.equal(canvases(0), canvases(1))

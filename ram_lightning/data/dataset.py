@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+import torch.distributed as dist
 from torch import Tensor
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, get_worker_info
 
 from ram_lightning.data.canvas import CanvasGenerator, Placement
 
@@ -38,6 +39,7 @@ class CanvasDataset(Dataset):
         self.labels = labels
         self.canvas = canvas
         self.fixed: Placement | None = None
+        self._rank_generator: torch.Generator | None = None
         if fixed_seed is not None:
             generator = torch.Generator().manual_seed(fixed_seed)
             every = torch.arange(len(labels))
@@ -57,8 +59,24 @@ class CanvasDataset(Dataset):
         if self.fixed is not None:
             placement = self.fixed.select(index)
         else:
-            placement = self.canvas.draw(len(index), index, len(self.labels))
+            placement = self.canvas.draw(len(index), index, len(self.labels), self._training_generator())
         return self.canvas.render(self.images[index], placement, self.images), self.labels[index]
+
+    def _training_generator(self) -> torch.Generator | None:
+        """The random source of training placements: ``None`` (the process's global one) or a rank's own.
+
+        A single process and DataLoader workers use the global generator (Lightning seeds every worker from its
+        rank and id). DDP ranks that build batches in their main process share the global seed, so each gets its
+        own generator, seeded from that seed and its rank: otherwise all ranks would draw the same placements.
+        """
+        if get_worker_info() is not None or not dist.is_available() or not dist.is_initialized():
+            return None
+        if dist.get_world_size() < 2:
+            return None
+        if self._rank_generator is None:
+            seed = (torch.initial_seed() + (dist.get_rank() + 1) * 0x9E3779B97F4A7C15) % 2**64
+            self._rank_generator = torch.Generator().manual_seed(seed)
+        return self._rank_generator
 
 
 def collate_batch(batch: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
