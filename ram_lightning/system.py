@@ -218,7 +218,7 @@ class RAMSystem(pl.LightningModule):
 
     def _diverged(self, terms: LossTerms) -> None:
         """Stops training on a non-finite loss, naming the step and where the last good checkpoint is."""
-        values = ", ".join(f"{name}={float(value):.4g}" for name, value in terms._asdict().items())
+        values = ", ".join(f"{name}={float(value.detach()):.4g}" for name, value in terms._asdict().items())
         checkpoint = getattr(self.trainer.checkpoint_callback, "dirpath", None)
         where = f"the last good checkpoint is in {checkpoint}" if checkpoint else "no checkpoint was written yet"
         raise TrainingDivergedError(

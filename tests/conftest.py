@@ -1,7 +1,9 @@
 """Shared fixtures.
 
-Real MNIST is found through the environment variable ``RAM_DATA_DIR`` (default: ``./data``). When it is not there
+Real MNIST is found through the environment variable ``RAM_DATA_DIR`` (default: ``./data``); when it is not there
 and a shared offline copy sits beside the repository (``../shared/datasets/MNIST``), it is copied in first.
+Fashion-MNIST through ``RAM_FASHION_DIR`` (default ``/usr/share/datasets/fashion-mnist``, Debian's
+``dataset-fashion-mnist``).
 """
 
 from __future__ import annotations
@@ -38,4 +40,35 @@ def data_dir() -> Path:
             f"real MNIST not found in {raw} (missing {', '.join(missing)}): copy the MNIST folder there "
             "(e.g. `cp -r ../shared/datasets/MNIST data/`) or point RAM_DATA_DIR at a directory that has it"
         )
+    return root
+
+
+FASHION_DEFAULT_DIR = Path("/usr/share/datasets/fashion-mnist")
+
+
+@pytest.fixture(scope="session")
+def fashion_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data directory holding ``FashionMNIST/raw/`` with the four Fashion-MNIST files.
+
+    The files are copied from ``RAM_FASHION_DIR`` (default: ``/usr/share/datasets/fashion-mnist``, where Debian's
+    package ``dataset-fashion-mnist`` installs them), as archives or extracted, into a fresh temporary directory.
+    """
+    source = Path(os.environ.get("RAM_FASHION_DIR", FASHION_DEFAULT_DIR))
+    found = {}
+    for name in MNIST_FILES:
+        for candidate in (source / name, source / name.removesuffix(".gz")):
+            if candidate.is_file():
+                found[name] = candidate
+                break
+    missing = [name for name in MNIST_FILES if name not in found]
+    if missing:
+        pytest.fail(
+            f"Fashion-MNIST not found in {source} (missing {', '.join(missing)}): run "
+            "`apt-get install -y dataset-fashion-mnist` or point RAM_FASHION_DIR at a folder holding the four files"
+        )
+    root = tmp_path_factory.mktemp("fashion_data")
+    raw = root / "FashionMNIST" / "raw"
+    raw.mkdir(parents=True)
+    for path in found.values():
+        shutil.copy(path, raw / path.name)
     return root

@@ -40,10 +40,12 @@ class CanvasGenerator:
       pixels cut at random from other images of the same split, at random positions on the canvas. Pieces are
       composited with a pixel-wise maximum, so the target image is never erased.
 
+    Invalid arguments raise a ``ValueError`` whose message starts with the argument's name.
+
     Args:
         variant: ``"centered"``, ``"translated"`` or ``"cluttered"``.
         image_size: side of the (square) base images.
-        canvas_size: side of the canvas; defaults to ``image_size``.
+        canvas_size: side of the canvas: ``None`` (or ``image_size``) for ``centered``, ``>= image_size`` otherwise.
         num_distractors: pieces of clutter per canvas (``cluttered`` only; paper: 4 on 60x60, 8 on 100x100).
         distractor_size: side of each piece (paper: 8).
     """
@@ -56,23 +58,32 @@ class CanvasGenerator:
         num_distractors: int = 4,
         distractor_size: int = 8,
     ) -> None:
+        # Every message starts with the name of the argument at fault, so that callers can prefix their config key.
         if variant not in VARIANTS:
             raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
-        canvas_size = image_size if canvas_size is None else canvas_size
+        if image_size < 1:
+            raise ValueError(f"image_size must be >= 1, got {image_size}")
+        if canvas_size is None:
+            if variant != "centered":
+                raise ValueError(f"canvas_size must be set for variant {variant!r} (the paper uses 60 or 100)")
+            canvas_size = image_size
         if variant == "centered" and canvas_size != image_size:
             raise ValueError(
                 f"canvas_size={canvas_size} needs variant 'translated' or 'cluttered'; 'centered' keeps the "
                 f"image size {image_size} (leave canvas_size unset)"
             )
         if canvas_size < image_size:
-            raise ValueError(f"canvas_size={canvas_size} must be >= the image size {image_size}")
+            raise ValueError(
+                f"canvas_size={canvas_size} is smaller than the {image_size}x{image_size} images; "
+                f"it must be >= {image_size}"
+            )
         if variant == "cluttered":
             if num_distractors < 1:
                 raise ValueError(f"num_distractors must be >= 1 for variant 'cluttered', got {num_distractors}")
             if not 1 <= distractor_size <= image_size:
                 raise ValueError(
                     f"distractor_size={distractor_size} must be between 1 and the image size {image_size} "
-                    "(pieces are cut from other images)"
+                    "(pieces are cut from other images, and the canvas is at least as large)"
                 )
         self.variant = variant
         self.image_size = image_size
@@ -97,14 +108,11 @@ class CanvasGenerator:
         free = self.canvas_size - self.image_size
         positions = torch.randint(0, free + 1, (batch_size, 2), generator=generator)
         distractors = self.num_distractors
-        if distractors == 0 or pool_size < 2:
-            empty = torch.zeros(batch_size, 0, dtype=torch.long)
-            return Placement(
-                positions,
-                empty,
-                empty.view(batch_size, 0, 1).expand(-1, -1, 2),
-                empty.view(batch_size, 0, 1).expand(-1, -1, 2),
-            )
+        if distractors == 0:
+            no_pieces = torch.zeros(batch_size, 0, 2, dtype=torch.long)  # (B, 0, 2)
+            return Placement(positions, torch.zeros(batch_size, 0, dtype=torch.long), no_pieces, no_pieces)
+        if pool_size < 2:
+            raise ValueError(f"the cluttered variant needs at least 2 images to cut distractors from, got {pool_size}")
         # Uniform over the other pool_size - 1 images: draw from [0, pool_size - 1) and skip the sample's own index.
         sources = torch.randint(0, pool_size - 1, (batch_size, distractors), generator=generator)
         sources = sources + (sources >= indices[:, None]).long()

@@ -12,10 +12,13 @@ from torch.utils.data import DataLoader, Sampler
 
 from ram_lightning.data.canvas import CanvasGenerator, Variant
 from ram_lightning.data.dataset import CanvasDataset, collate_batch
+from ram_lightning.data.folder import ImageFolderSource
+from ram_lightning.data.mnist import MNIST_FAMILY, MNISTFamily
 from ram_lightning.data.samplers import EpochSeededSampler, ShardedEvalSampler
-from ram_lightning.data.sources import MNIST_FAMILY, ImageSet, load_mnist_family
+from ram_lightning.data.sources import ImageSource
 from ram_lightning.errors import ConfigError
 
+DATASETS = (*MNIST_FAMILY, "image_folder")
 # Seeds of the fixed evaluation canvases, one per split, so validation and test differ from each other.
 VAL_CANVAS_SEED = 1
 TEST_CANVAS_SEED = 2
@@ -24,14 +27,20 @@ TEST_CANVAS_SEED = 2
 class RAMDataModule(pl.LightningDataModule):
     """Images on canvases for RAM.
 
-    Training uses ``60,000 - val_size`` images of the official training set, validation the other ``val_size``
-    (the paper's 50,000 / 10,000 split, drawn with ``split_seed``), test the official 10,000. Batches hold uint8
-    canvases until they reach their device, where they become floats in ``[0, 1]``.
+    Training uses the official training set minus ``val_size`` images, validation those ``val_size`` images (for
+    MNIST the paper's 50,000 / 10,000 split, drawn with ``split_seed``), test the official test set. Batches hold
+    uint8 canvases until they reach their device, where they become floats in ``[0, 1]``.
+
+    The data decides the model's input: :attr:`num_classes`, :attr:`in_channels` and :attr:`image_size` (the canvas
+    side) are known once the module is built, before any image is read, and the CLI links them to the model.
 
     Args:
-        data_dir: root directory of the datasets (``<data_dir>/MNIST/raw/...``).
-        dataset: ``"mnist"``, ``"fashion_mnist"`` or ``"kmnist"``.
-        download: download missing files (needs network access).
+        data_dir: for the MNIST family, the root of the datasets (``<data_dir>/MNIST/raw/...``); for
+            ``image_folder``, the folder holding ``train/<class>/<image>`` and ``test/<class>/<image>``.
+        dataset: ``"mnist"``, ``"fashion_mnist"``, ``"kmnist"`` or ``"image_folder"``.
+        download: download missing files of the MNIST family (needs network access).
+        channels: ``image_folder``: ``1`` (grayscale) or ``3`` (RGB, the default); the MNIST family is grayscale.
+        resize: ``image_folder``: side the images are resized (shorter side) and centre-cropped to; required.
         variant: canvas variant, ``"centered"``, ``"translated"`` or ``"cluttered"``.
         canvas_size: canvas side for ``translated`` and ``cluttered`` (paper: 60 or 100).
         num_distractors: clutter pieces per canvas (paper: 4 on 60x60, 8 on 100x100).
@@ -39,7 +48,7 @@ class RAMDataModule(pl.LightningDataModule):
         batch_size: training batch size.
         eval_batch_size: validation/test/predict batch size (defaults to ``batch_size``).
         num_workers: DataLoader worker processes (``0`` builds batches in the main process, usually fastest here).
-        val_size: images held out from the training set for validation.
+        val_size: images held out from the training set for validation: a count, or a fraction in ``(0, 1)``.
         split_seed: seed of the train/validation split.
         pin_memory: pin host memory for faster copies to a GPU.
     """
@@ -49,6 +58,8 @@ class RAMDataModule(pl.LightningDataModule):
         data_dir: str = "data",
         dataset: str = "mnist",
         download: bool = True,
+        channels: int | None = None,
+        resize: int | None = None,
         variant: Variant = "centered",
         canvas_size: int | None = None,
         num_distractors: int = 4,
@@ -56,26 +67,28 @@ class RAMDataModule(pl.LightningDataModule):
         batch_size: int = 128,
         eval_batch_size: int | None = None,
         num_workers: int = 0,
-        val_size: int = 10_000,
+        val_size: int | float = 10_000,
         split_seed: int = 0,
         pin_memory: bool = False,
     ) -> None:
         super().__init__()
-        if dataset not in MNIST_FAMILY:
-            raise ConfigError(f"data.dataset: unknown dataset {dataset!r}; choose one of {sorted(MNIST_FAMILY)}")
         if batch_size < 1:
             raise ConfigError(f"data.batch_size must be >= 1, got {batch_size}")
         if eval_batch_size is not None and eval_batch_size < 1:
             raise ConfigError(f"data.eval_batch_size must be >= 1, got {eval_batch_size}")
         if num_workers < 0:
             raise ConfigError(f"data.num_workers must be >= 0, got {num_workers}")
-        if val_size < 1:
-            raise ConfigError(f"data.val_size must be >= 1, got {val_size}")
+        fraction = isinstance(val_size, float)
+        if (fraction and not 0.0 < val_size < 1.0) or (not fraction and val_size < 1):
+            raise ConfigError(f"data.val_size must be a count >= 1 or a fraction in (0, 1), got {val_size}")
         self.save_hyperparameters()
+        self.source = _build_source(dataset, data_dir, download, channels, resize)
         try:
-            self.canvas = CanvasGenerator(variant, 28, canvas_size, num_distractors, distractor_size)
-        except ValueError as error:
-            raise ConfigError(f"data: {error}") from error
+            self.canvas = CanvasGenerator(
+                variant, self.source.image_size, canvas_size, num_distractors, distractor_size
+            )
+        except ValueError as error:  # the message starts with the argument's name
+            raise ConfigError(f"data.{error}") from error
         self.train_set: CanvasDataset | None = None
         self.val_set: CanvasDataset | None = None
         self.test_set: CanvasDataset | None = None
@@ -83,12 +96,12 @@ class RAMDataModule(pl.LightningDataModule):
     @property
     def num_classes(self) -> int:
         """Number of classes."""
-        return 10
+        return self.source.num_classes
 
     @property
     def in_channels(self) -> int:
         """Image channels."""
-        return 1
+        return self.source.channels
 
     @property
     def image_size(self) -> int:
@@ -96,25 +109,27 @@ class RAMDataModule(pl.LightningDataModule):
         return self.canvas.canvas_size
 
     def prepare_data(self) -> None:
-        """Checks (and, if allowed, downloads) the files once per machine."""
-        for train in (True, False):
-            self._load(train)
+        """Checks (extracts, and if allowed downloads) the files once per machine."""
+        self.source.prepare()
 
     def setup(self, stage: str | None = None) -> None:
         """Builds the splits needed by ``stage``."""
         if stage in ("fit", "validate", None) and self.val_set is None:
-            full = self._load(train=True)
+            full = self.source.load(train=True)
+            total = len(full.labels)
             val_size = self.hparams.val_size
-            if val_size >= len(full.labels):
+            val_count = round(val_size * total) if isinstance(val_size, float) else val_size
+            if not 1 <= val_count < total:
                 raise ConfigError(
-                    f"data.val_size={val_size} leaves no training images (the set has {len(full.labels)})"
+                    f"data.val_size={val_size} leaves no training or no validation images (the training set has "
+                    f"{total}); lower it, or give a fraction such as 0.1"
                 )
-            order = torch.randperm(len(full.labels), generator=torch.Generator().manual_seed(self.hparams.split_seed))
-            train_idx, val_idx = order[val_size:], order[:val_size]
+            order = torch.randperm(total, generator=torch.Generator().manual_seed(self.hparams.split_seed))
+            train_idx, val_idx = order[val_count:], order[:val_count]
             self.train_set = CanvasDataset(full.images[train_idx], full.labels[train_idx], self.canvas)
             self.val_set = CanvasDataset(full.images[val_idx], full.labels[val_idx], self.canvas, VAL_CANVAS_SEED)
         if stage in ("test", "predict", None) and self.test_set is None:
-            test = self._load(train=False)
+            test = self.source.load(train=False)
             self.test_set = CanvasDataset(test.images, test.labels, self.canvas, TEST_CANVAS_SEED)
 
     def train_dataloader(self) -> DataLoader:
@@ -140,9 +155,6 @@ class RAMDataModule(pl.LightningDataModule):
     @property
     def _eval_batch_size(self) -> int:
         return self.hparams.eval_batch_size or self.hparams.batch_size
-
-    def _load(self, train: bool) -> ImageSet:
-        return load_mnist_family(self.hparams.dataset, self.hparams.data_dir, train, self.hparams.download)
 
     def _processes(self) -> tuple[int, int]:
         """``(world_size, global_rank)`` of the attached trainer, ``(1, 0)`` without one."""
@@ -176,3 +188,25 @@ class RAMDataModule(pl.LightningDataModule):
             pin_memory=self.hparams.pin_memory,
             **kwargs,
         )
+
+
+def _build_source(dataset: str, data_dir: str, download: bool, channels: int | None, resize: int | None) -> ImageSource:
+    """The base dataset named by ``data.dataset``; checks the options that depend on it."""
+    if dataset not in DATASETS:
+        raise ConfigError(f"data.dataset: unknown dataset {dataset!r}; choose one of {list(DATASETS)}")
+    if dataset == "image_folder":
+        if resize is None or resize < 1:
+            raise ConfigError(f"data.resize must be set to an image side >= 1 for an image folder, got {resize}")
+        channels = 3 if channels is None else channels
+        if channels not in (1, 3):
+            raise ConfigError(f"data.channels must be 1 (grayscale) or 3 (RGB), got {channels}")
+        return ImageFolderSource(data_dir, channels, resize)
+    source = MNISTFamily(dataset, data_dir, download)
+    if channels not in (None, source.channels):
+        raise ConfigError(f"data.channels: {dataset} is grayscale, so channels must be 1 or unset, got {channels}")
+    if resize not in (None, source.image_size):
+        raise ConfigError(
+            f"data.resize applies to image folders; {dataset} images are {source.image_size}x{source.image_size} "
+            f"(unset it, and use data.variant/canvas_size to place them on a larger canvas), got {resize}"
+        )
+    return source

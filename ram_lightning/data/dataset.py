@@ -32,6 +32,8 @@ class CanvasDataset(Dataset):
     def __init__(self, images: Tensor, labels: Tensor, canvas: CanvasGenerator, fixed_seed: int | None = None) -> None:
         if images.shape[0] != labels.shape[0]:
             raise ValueError(f"{images.shape[0]} images but {labels.shape[0]} labels")
+        if canvas.num_distractors > 0 and images.shape[0] < 2:
+            raise ValueError(f"the cluttered variant needs at least 2 images in a split, got {images.shape[0]}")
         self.images = images
         self.labels = labels
         self.canvas = canvas

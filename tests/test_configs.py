@@ -1,0 +1,99 @@
+"""Every config in ``configs/`` parses, instantiates and trains a step; impossible geometry fails before training."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ram_lightning.cli import create_cli, main
+
+CONFIGS_DIR = Path(__file__).resolve().parent.parent / "configs"
+CONFIGS = sorted(CONFIGS_DIR.glob("*.yaml"))
+# The paper's experiments: canvas, glimpses, patch, scales, core (DESIGN.md, "Paper facts").
+PAPER = {
+    "mnist.yaml": (28, 6, 8, 1, "rnn"),
+    "translated60.yaml": (60, 8, 12, 3, "rnn"),
+    "cluttered60.yaml": (60, 8, 12, 3, "lstm"),
+    "cluttered100.yaml": (100, 8, 12, 4, "lstm"),
+}
+
+
+def _data_dir(config: Path, request: pytest.FixtureRequest) -> Path:
+    """The data directory the config's dataset needs, from the fixtures of ``conftest.py``."""
+    dataset = yaml.safe_load(config.read_text())["data"].get("dataset", "mnist")
+    return request.getfixturevalue({"mnist": "data_dir", "fashion_mnist": "fashion_data_dir"}[dataset])
+
+
+def _run_args(config: Path, data_dir: Path, tmp_path: Path) -> list[str]:
+    """Arguments that run ``config`` offline for one batch, writing only under ``tmp_path``."""
+    return [
+        "--config", str(config), "--data.data_dir", str(data_dir), "--data.download", "false",
+        "--data.val_size", "256", "--trainer.fast_dev_run", "true", "--trainer.default_root_dir", str(tmp_path),
+        "--trainer.logger.init_args.save_dir", str(tmp_path / "logs"),
+    ]  # fmt: skip
+
+
+def test_the_paper_experiments_and_fashion_mnist_have_a_config() -> None:
+    assert {path.name for path in CONFIGS} >= {*PAPER, "fashion_mnist.yaml"}
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=[path.stem for path in CONFIGS])
+def test_config_parses_instantiates_and_runs_fast_dev_run(
+    config: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    cli = create_cli(_run_args(config, _data_dir(config, request), tmp_path), run=False)
+    model, data = cli.model, cli.datamodule
+    # The data decided the model's input.
+    assert (model.hparams.num_classes, model.hparams.in_channels) == (data.num_classes, data.in_channels)
+    assert model.hparams.image_size == data.image_size == data.canvas.canvas_size
+    if config.name in PAPER:
+        canvas, glimpses, patch, scales, core = PAPER[config.name]
+        retina = model.model.retina
+        assert (data.image_size, model.model.num_glimpses, retina.patch_size, retina.num_scales) == (
+            canvas,
+            glimpses,
+            patch,
+            scales,
+        )
+        assert model.model.core.core_type == core
+    cli.trainer.fit(model, datamodule=data)
+    assert cli.trainer.state.finished
+    metrics = cli.trainer.callback_metrics
+    assert {"train/loss", "val/acc"} <= set(metrics) and 0.0 <= float(metrics["val/acc"]) <= 1.0
+
+
+@pytest.mark.parametrize(
+    ("config", "override", "key"),
+    [
+        ("mnist.yaml", ["--model.num_glimpses", "0"], "model.num_glimpses"),
+        ("mnist.yaml", ["--model.num_scales", "4"], "model.num_scales"),  # 64px patch on a 28px image
+        ("cluttered100.yaml", ["--model.num_scales", "6"], "model.num_scales"),  # 384px patch on a 100px canvas
+        ("translated60.yaml", ["--model.patch_size", "64"], "model.patch_size"),
+        ("translated60.yaml", ["--data.canvas_size", "20"], "data.canvas_size"),
+        ("mnist.yaml", ["--data.canvas_size", "60"], "data.canvas_size"),  # centered keeps 28x28
+        ("cluttered60.yaml", ["--data.distractor_size", "40"], "data.distractor_size"),
+        ("cluttered60.yaml", ["--data.distractor_size", "0"], "data.distractor_size"),
+        ("cluttered60.yaml", ["--data.num_distractors", "0"], "data.num_distractors"),
+        ("cluttered60.yaml", ["--data.dataset", "cifar10"], "data.dataset"),
+    ],
+)
+def test_impossible_configs_fail_before_training_naming_the_key(
+    config: str,
+    override: list[str],
+    key: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    missing_data = tmp_path / "no_data"  # training would stop on missing data; the config must fail first
+    args = ["fit", *_run_args(CONFIGS_DIR / config, missing_data, tmp_path), *override]
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert error.startswith("error: ") and key in error
+    assert list(tmp_path.iterdir()) == []  # nothing was written: no logs, no checkpoints
