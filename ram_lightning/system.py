@@ -159,8 +159,9 @@ class RAMSystem(pl.LightningModule):
             torch.set_num_threads(max(1, cores // self.trainer.num_devices))
 
     def on_train_epoch_start(self) -> None:
-        self.log("policy/std", self.model.policy.std, on_step=False, on_epoch=True)
-        self.log("train/lr", self.optimizers().param_groups[0]["lr"], on_step=False, on_epoch=True)
+        # The same value on every process: sync_dist only tells Lightning so (no DDP warning), at one reduction.
+        self.log("policy/std", self.model.policy.std, on_step=False, on_epoch=True, sync_dist=True)
+        self.log("train/lr", self.optimizers().param_groups[0]["lr"], on_step=False, on_epoch=True, sync_dist=True)
 
     def on_train_epoch_end(self) -> None:
         scheduler = self.lr_schedulers()
@@ -236,8 +237,9 @@ class RAMSystem(pl.LightningModule):
     def _log_accuracy(self, stage: str, metric: MulticlassAccuracy) -> None:
         accuracy = metric.compute()
         metric.reset()
-        self.log(f"{stage}/acc", accuracy, prog_bar=True)
-        self.log(f"{stage}/err", 1.0 - accuracy, prog_bar=stage == "val")
+        # compute() already gathered every process's counts: the value is global and identical on all processes.
+        self.log(f"{stage}/acc", accuracy, prog_bar=True, sync_dist=True)
+        self.log(f"{stage}/err", 1.0 - accuracy, prog_bar=stage == "val", sync_dist=True)
 
 
 def _check_config(config: dict[str, Any]) -> None:
