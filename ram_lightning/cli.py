@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import Any
 
-import torch
 from jsonargparse import Namespace, lazy_instance
 from pytorch_lightning import Trainer
 from pytorch_lightning.callbacks import ModelCheckpoint, RichModelSummary, RichProgressBar
 from pytorch_lightning.cli import ArgsType, LightningArgumentParser, LightningCLI
 from pytorch_lightning.loggers import TensorBoardLogger
 
+from ram_lightning.checkpoint import load_checkpoint
 from ram_lightning.data import RAMDataModule
 from ram_lightning.errors import CheckpointError, ConfigError, DataError, TrainingDivergedError
 from ram_lightning.system import RAMSystem
@@ -49,7 +48,7 @@ class RAMCLI(LightningCLI):
         subcommand = self.config.get("subcommand")
         ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
         if ckpt_path and ckpt_path not in ("last", "best", "hpc", "registry"):
-            check_checkpoint(ckpt_path)
+            load_checkpoint(ckpt_path, require_configs=False)
 
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
         """Adds the Rich progress bar and model summary unless the trainer config disables them."""
@@ -77,22 +76,6 @@ def checkpoint_callbacks(best: Namespace) -> list[ModelCheckpoint]:
         dirpath=options.get("dirpath"), filename="last", monitor=None, save_top_k=1, enable_version_counter=False
     )
     return [ModelCheckpoint(**options), latest]
-
-
-def check_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Loads a checkpoint, or raises a :class:`ConfigError` saying why it cannot be used."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"ckpt_path: no checkpoint file at {path}")
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:
-        raise CheckpointError(
-            f"ckpt_path: {path} is not a readable checkpoint ({type(error).__name__}: {error})"
-        ) from None
-    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
-        raise CheckpointError(f"ckpt_path: {path} is not a Lightning checkpoint (it has no state_dict)")
-    return checkpoint
 
 
 def trainer_defaults() -> dict:

@@ -12,6 +12,7 @@ from torch import Tensor
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 from torchmetrics.classification import MulticlassAccuracy
 
+from ram_lightning.checkpoint import state_mismatch
 from ram_lightning.errors import ConfigError, TrainingDivergedError
 from ram_lightning.losses import LossTerms, hybrid_loss
 from ram_lightning.model import BaselineType, InitLocation, RecurrentAttention
@@ -202,18 +203,10 @@ class RAMSystem(pl.LightningModule):
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Rejects a checkpoint whose tensors do not fit this model, naming the keys and shapes."""
-        own = self.state_dict()
-        theirs = checkpoint.get("state_dict", {})
-        mismatched = [
-            f"{key}: checkpoint {tuple(value.shape)} vs model {tuple(own[key].shape)}"
-            for key, value in theirs.items()
-            if key in own and value.shape != own[key].shape
-        ]
-        missing = sorted(set(own) - set(theirs))
-        if mismatched or missing:
-            details = "; ".join(mismatched[:4] + [f"missing {key}" for key in missing[:4]])
+        mismatch = state_mismatch(self.state_dict(), checkpoint.get("state_dict", {}))
+        if mismatch:
             raise ConfigError(
-                f"the checkpoint does not fit this model configuration ({details}). Use the config the "
+                f"the checkpoint does not fit this model configuration ({mismatch}). Use the config the "
                 "checkpoint was trained with (saved as config.yaml next to its checkpoints/ folder)"
             )
 

@@ -58,13 +58,13 @@ def test_non_finite_loss_names_the_step_and_keeps_the_last_good_checkpoint(tmp_p
 def test_checkpoint_of_another_architecture_is_rejected_with_the_shapes():
     other = _small_system(num_scales=2)
     system = _small_system()
-    with pytest.raises(ConfigError, match=r"model.glimpse.what.weight: checkpoint \(8, 128\) vs model \(8, 64\)"):
+    with pytest.raises(ConfigError, match=r"model.glimpse.what.weight \(8, 128\) instead of \(8, 64\)"):
         system.on_load_checkpoint({"state_dict": other.state_dict()})
 
 
 @pytest.mark.parametrize(
     ("content", "message"),
-    [(None, "no checkpoint file at"), (b"not a checkpoint at all", "is not a readable checkpoint")],
+    [(None, "checkpoint not found"), (b"not a checkpoint at all", "is not a PyTorch checkpoint")],
 )
 def test_unusable_checkpoint_path_fails_with_one_line(tmp_path, capsys, content, message):
     path = tmp_path / "model.ckpt"
