@@ -1,11 +1,24 @@
-"""``ram-export``: turns a finished run into a results folder (config, small checkpoint, learning curve)."""
+"""``ram-export``: turns a finished run into a results folder.
+
+    ram-export --run logs/mnist/version_0 --out results/mnist --command "ram fit --config configs/mnist.yaml"
+
+writes ``model.ckpt`` (the best checkpoint by ``val/err``, without optimizer state), the run's ``config.yaml``,
+the learning curve (``curve.csv``, ``curve.png``), and ``metrics.json``: validation and test error of the shipped
+checkpoint, the test error of the first ``--slice`` test images (checked by the test suite), epochs, wall time,
+hardware, commit and command.
+"""
 
 from __future__ import annotations
 
 import argparse
 import csv
+import json
+import os
+import platform
 import shutil
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import torch
@@ -97,16 +110,76 @@ def plot_curve(rows: list[dict[str, float]], path: Path, title: str) -> None:
     image.save(path)
 
 
-def export(run_dir: Path, checkpoint: Path, out_dir: Path) -> None:
-    """Copies a run's config, a slimmed checkpoint and its learning curve (CSV and PNG) into ``out_dir``."""
+def evaluate(config: Path, checkpoint: Path, data_dir: str, stage: str, num_images: int | None = None) -> float:
+    """Error (fraction) of ``checkpoint`` on the validation (``stage="validate"``) or test split, through the CLI.
+
+    Args:
+        config: the run's config.
+        checkpoint: the checkpoint to evaluate.
+        data_dir: where the data lives.
+        stage: ``"validate"`` or ``"test"``.
+        num_images: evaluate only the first ``num_images`` images of the split (their canvases are fixed).
+    """
+    from ram_lightning.cli import create_cli  # the CLI imports the whole stack: only when evaluating
+
+    batch = num_images or 1000
+    args = [stage, "--config", str(config), "--ckpt_path", str(checkpoint), "--data.data_dir", data_dir]
+    args += ["--data.download", "false", "--data.eval_batch_size", str(batch), "--trainer.logger", "false"]
+    args += ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"]
+    if num_images is not None:
+        args += [f"--trainer.limit_{'val' if stage == 'validate' else 'test'}_batches", "1"]
+    with tempfile.TemporaryDirectory() as scratch:
+        cli = create_cli([*args, "--trainer.default_root_dir", scratch])
+    prefix = "val" if stage == "validate" else "test"
+    return float(cli.trainer.callback_metrics[f"{prefix}/err"])
+
+
+def export(run_dir: Path, checkpoint: Path, out_dir: Path, data_dir: str, slice_size: int, facts: dict) -> dict:
+    """Writes the results folder (see the module docstring); returns the metrics written to ``metrics.json``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     state = torch.load(checkpoint, map_location="cpu", weights_only=False)
     torch.save({key: state[key] for key in KEPT_KEYS if key in state}, out_dir / "model.ckpt")
-    if (run_dir / "config.yaml").is_file():
-        shutil.copy(run_dir / "config.yaml", out_dir / "config.yaml")
+    shutil.copy(run_dir / "config.yaml", out_dir / "config.yaml")
     rows = read_curve(run_dir)
     write_curve_csv(rows, out_dir / "curve.csv")
     plot_curve(rows, out_dir / "curve.png", out_dir.name)
+    model, config = out_dir / "model.ckpt", out_dir / "config.yaml"
+    metrics = {
+        **facts,
+        "checkpoint_epoch": int(state["epoch"]),
+        "epochs_trained": len(rows),
+        "wall_time_s": max((row["wall_s"] for row in rows if "wall_s" in row), default=None),
+        "hardware": _hardware(),
+        "val_err": evaluate(config, model, data_dir, "validate"),
+        "test_err": evaluate(config, model, data_dir, "test"),
+        "test_slice": {"first_images": slice_size, "err": evaluate(config, model, data_dir, "test", slice_size)},
+    }
+    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    return metrics
+
+
+def _hardware() -> str:
+    """CPU model and core count, and the GPU if one was used."""
+    cpu = platform.processor() or platform.machine()
+    if Path("/proc/cpuinfo").is_file():
+        names = [
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ]
+        cpu = names[0] if names else cpu
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    gpu = f", {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ""
+    return f"{cpu}, {cores} cores{gpu}"
+
+
+def _git_commit() -> str:
+    try:
+        return subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -114,13 +187,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--run", type=Path, required=True, help="run directory, e.g. logs/mnist/version_0")
     parser.add_argument("--ckpt", type=Path, help="checkpoint to ship (default: the run's best by val/err)")
     parser.add_argument("--out", type=Path, required=True, help="results folder, e.g. results/mnist")
+    parser.add_argument("--command", required=True, help="the command that trained the run")
+    parser.add_argument("--commit", default=None, help="commit the run was trained at (default: HEAD)")
+    parser.add_argument("--data-dir", default="data", help="where the data lives (default: data)")
+    parser.add_argument("--slice", type=int, default=1000, help="test images in the recorded slice (default 1000)")
+    parser.add_argument("--note", default="", help="anything else worth recording (e.g. the machine was shared)")
     args = parser.parse_args(argv)
     checkpoint = args.ckpt or _best_checkpoint(args.run)
-    if not checkpoint.is_file():
-        print(f"error: no checkpoint at {checkpoint}", file=sys.stderr)
-        raise SystemExit(2)
-    export(args.run, checkpoint, args.out)
-    print(f"wrote {args.out}/model.ckpt, config.yaml, curve.csv, curve.png from {checkpoint}")
+    for path in (checkpoint, args.run / "config.yaml"):
+        if not path.is_file():
+            print(f"error: no {path.name} at {path}", file=sys.stderr)
+            raise SystemExit(2)
+    facts = {"command": args.command, "commit": args.commit or _git_commit(), "note": args.note}
+    metrics = export(args.run, checkpoint, args.out, args.data_dir, args.slice, facts)
+    print(json.dumps(metrics, indent=2))
 
 
 def _best_checkpoint(run_dir: Path) -> Path:
