@@ -158,8 +158,7 @@ class RecurrentAttention(nn.Module):
             with torch.autocast(images.device.type, enabled=False):
                 step_noise = None if noise is None else noise[step]
                 location, log_pi = self.policy(self._full_precision(policy_input), sample, step_noise)
-        hidden = torch.stack(hiddens, dim=1)  # (B, T+1, H): h_0 .. h_T
-        return self._output(hidden[:, 1:], hidden[:, :-1], torch.stack(locations, dim=1), torch.stack(log_pis, dim=1))
+        return self._output(torch.stack(hiddens[1:]), torch.stack(locations), torch.stack(log_pis))
 
     def _forward_fused(self, images: Tensor, first_location: Tensor, noise: Tensor | None, sample: bool) -> RAMOutput:
         """The rollout as one autograd node; the policy's log-density is recomputed here, batched over time."""
@@ -187,8 +186,7 @@ class RecurrentAttention(nn.Module):
             policy.mean.bias.detach(),
         )
         rollout = fused_rollout(spec, weights, images, first_location, noise, policy.std)
-        states = rollout.states  # (T, B, H): h_1 .. h_T, time-major like everything below
-        previous = torch.cat([torch.zeros_like(states[:1]), states[:-1]])  # (T, B, H): h_0 .. h_{T-1}
+        states = rollout.states  # (T, B, H): h_1 .. h_T
         log_pi = images.new_zeros(self.num_glimpses, images.shape[0])  # (T, B)
         if not self.random_glimpses and self.num_glimpses > 1:
             # The policy again, batched over time, for the log-density (and its gradient) of the same samples.
@@ -196,27 +194,27 @@ class RecurrentAttention(nn.Module):
             with torch.autocast(images.device.type, enabled=False):
                 _, step_log_pi = policy(self._full_precision(policy_input), sample, noise)  # (T-1, B)
             log_pi = torch.cat([log_pi[:1], step_log_pi])
-        output = self._output(states, previous, rollout.locations, log_pi)
-        return RAMOutput(*(field.transpose(0, 1) for field in output))  # (B, T, ...) views
+        return self._output(states, rollout.locations, log_pi)
 
-    def _output(self, states: Tensor, previous: Tensor, locations: Tensor, log_pi: Tensor) -> RAMOutput:
-        """The heads, in full precision even under autocast.
+    def _output(self, states: Tensor, locations: Tensor, log_pi: Tensor) -> RAMOutput:
+        """The heads, in full precision even under autocast, and the batch-first output.
 
         Args:
-            states: ``(B, T, H)`` core states ``h_1 .. h_T``, classified after each glimpse.
-            previous: ``(B, T, H)`` states ``h_0 .. h_{T-1}`` from which each location was decided (baselines).
-            locations: ``(B, T, 2)``.
-            log_pi: ``(B, T)``.
-
-        The fused rollout passes time-major ``(T, B, ...)`` tensors instead.
+            states: ``(T, B, H)`` core states ``h_1 .. h_T`` (``h_0`` is zero).
+            locations: ``(T, B, 2)``.
+            log_pi: ``(T, B)``.
         """
         with torch.autocast(states.device.type, enabled=False):
-            return RAMOutput(
-                log_probs=self.action(self._full_precision(states)),  # (B, T, C)
-                locations=locations,  # (B, T, 2)
-                log_pi=log_pi,  # (B, T)
-                baselines=self.baseline(self._full_precision(previous)),  # (B, T)
-            )
+            states = self._full_precision(states)
+            log_probs = self.action(states)  # (T, B, C): after each glimpse
+            # b_t is decided from the state before location t: h_0 (zero) .. h_{T-1}.
+            baselines = torch.cat([self.baseline(torch.zeros_like(states[:1])), self.baseline(states[:-1])])  # (T, B)
+        return RAMOutput(
+            log_probs=log_probs.transpose(0, 1),  # (B, T, C)
+            locations=locations.transpose(0, 1),  # (B, T, 2)
+            log_pi=log_pi.transpose(0, 1),  # (B, T)
+            baselines=baselines.transpose(0, 1),  # (B, T)
+        )
 
     def _full_precision(self, tensor: Tensor) -> Tensor:
         """``tensor`` in the parameters' dtype (a no-op unless autocast made it lower precision)."""

@@ -119,7 +119,7 @@ class Retina(nn.Module):
         m = self.margin
         return F.pad(images, (m, m, m, m))
 
-    def read(self, padded: Tensor, locations: Tensor) -> Tensor:
+    def read(self, padded: Tensor, locations: Tensor, out: Tensor | None = None) -> Tensor:
         """Same glimpses as :meth:`forward`, from images already padded by :meth:`pad` (no bounds checks).
 
         Meant for a rollout that reads the same images many times: the border is added once, and each read is a
@@ -129,6 +129,7 @@ class Retina(nn.Module):
         Args:
             padded: ``(B, C, H + 2m, W + 2m)`` output of :meth:`pad`.
             locations: ``(B, 2)`` glimpse centres ``(x, y)`` in ``[-1, 1]`` of the unpadded image.
+            out: optional contiguous ``(B, num_scales, C, patch_size, patch_size)`` tensor to write the glimpses to.
 
         Returns:
             ``(B, num_scales, C, patch_size, patch_size)`` glimpses, finest scale first.
@@ -142,8 +143,11 @@ class Retina(nn.Module):
         corner = corner.clamp_(min=geometry.lowest, max=geometry.highest)
         start = (corner * geometry.stride).sum(dim=1, keepdim=True)  # (B, 1) flat index of the top-left pixel
         index = (start + geometry.window).unsqueeze(1).expand(-1, channels, -1)  # (B, C, P*P)
+        if out is not None and self.num_scales == 1:
+            torch.gather(padded.view(batch, channels, -1), 2, index, out=out.view(batch, channels, -1))
+            return out
         patch = padded.view(batch, channels, -1).gather(2, index)  # (B, C, P*P)
-        return self._scales(patch.view(batch, channels, largest, largest))
+        return self._scales(patch.view(batch, channels, largest, largest), out)
 
     def _geometry(self, padded_height: int, padded_width: int, device: torch.device) -> _PaddedGeometry:
         """Constants of :meth:`read` for one padded image size, computed once and cached."""
@@ -162,17 +166,17 @@ class Retina(nn.Module):
             self._geometries[key] = geometry
         return geometry
 
-    def _scales(self, patch: Tensor) -> Tensor:
+    def _scales(self, patch: Tensor, out: Tensor | None = None) -> Tensor:
         """The largest patch ``(B, C, P, P)`` -> every scale ``(B, num_scales, C, patch_size, patch_size)``."""
         if self.num_scales == 1:
-            return patch.unsqueeze(1)
+            return patch.unsqueeze(1) if out is None else out.copy_(patch.unsqueeze(1))
         glimpses = []
         for size, offset in zip(self.sizes, self.offsets, strict=True):
             crop = patch[:, :, offset : offset + size, offset : offset + size]
             if size != self.patch_size:
                 crop = F.adaptive_avg_pool2d(crop, self.patch_size)
             glimpses.append(crop)
-        return torch.stack(glimpses, dim=1)
+        return torch.stack(glimpses, dim=1, out=out)
 
     def _top_left(self, locations: Tensor, height: int, width: int) -> tuple[Tensor, Tensor]:
         """Integer pixel coordinates ``(x0, y0)`` of the largest patch's top-left corner, each ``(B,)``."""

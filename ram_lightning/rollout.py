@@ -144,24 +144,31 @@ class _FusedRollout(torch.autograd.Function):
         states = new(steps, batch, w.hidden_weight.shape[1], dtype=dtype)  # (T, B, H)
         gates = new(steps, batch, w.input_weight.shape[0], dtype=dtype) if lstm else None  # (T, B, 4H)
         cells = new(steps, batch, w.hidden_weight.shape[1]) if lstm else None  # (T, B, H), float32
-        raw = new(batch, 2)  # (B, 2): the policy's sample (or mean) before clamping
         sampled = spec.sample and not spec.random_glimpses
         scaled_noise = noise * std.to(noise.dtype) if sampled else noise  # (T - 1, B, 2)
+        raw = new(batch, 2)  # (B, 2): the policy's sample (or mean) before clamping
         fuse_what, fuse_where = w.fuse_weight[:, :what_size].t(), w.fuse_weight[:, what_size:].t()
-        padded = spec.retina.pad(images)  # (B, C, H_img + 2m, W_img + 2m)
+        retina = spec.retina
+        padded = retina.pad(images.to(dtype))  # (B, C, H_img + 2m, W_img + 2m)
+        glimpse_shape = (batch, retina.num_scales, images.shape[1], retina.patch_size, retina.patch_size)
+        # Per-step views, made once: indexing a Python list costs nothing, indexing a tensor is an operation.
+        glimpse_t, location_t, what_t, where_t = (x.unbind(0) for x in (glimpses, locations, what, where))
+        g_t, state_t, noise_t = g.unbind(0), states.unbind(0), scaled_noise.unbind(0)
+        pre_t = gates.unbind(0) if lstm else state_t  # (B, Z) pre-activations, activated in place
+        cell_t = cells.unbind(0) if lstm else None
 
         locations[0] = first_location
         for t in range(steps):
-            glimpses[t] = spec.retina.read(padded, locations[t]).view(batch, -1)
-            what_t = torch.addmm(w.what_bias, glimpses[t], w.what_weight.t(), out=what[t]).relu_()  # (B, A)
-            location = locations[t] if dtype == locations.dtype else locations[t].to(dtype)
-            where_t = torch.addmm(w.where_bias, location, w.where_weight.t(), out=where[t]).relu_()  # (B, L)
-            g_t = torch.addmm(w.fuse_bias, what_t, fuse_what, out=g[t]).addmm_(where_t, fuse_where).relu_()
-            z = torch.addmm(w.core_bias, g_t, w.input_weight.t(), out=gates[t] if lstm else states[t])  # (B, Z)
+            retina.read(padded, location_t[t], out=glimpse_t[t].view(glimpse_shape))
+            torch.addmm(w.what_bias, glimpse_t[t], w.what_weight.t(), out=what_t[t]).relu_()  # (B, A)
+            location = location_t[t] if dtype == locations.dtype else location_t[t].to(dtype)
+            torch.addmm(w.where_bias, location, w.where_weight.t(), out=where_t[t]).relu_()  # (B, L)
+            torch.addmm(w.fuse_bias, what_t[t], fuse_what, out=g_t[t]).addmm_(where_t[t], fuse_where).relu_()
+            z = torch.addmm(w.core_bias, g_t[t], w.input_weight.t(), out=pre_t[t])  # (B, Z)
             if t > 0:
-                z.addmm_(states[t - 1], w.hidden_weight.t())
+                z.addmm_(state_t[t - 1], w.hidden_weight.t())
             if lstm:
-                _lstm_cell(z, cells[t - 1] if t > 0 else None, out_hidden=states[t], out_cell=cells[t])
+                _lstm_cell(z, cell_t[t - 1] if t > 0 else None, out_hidden=state_t[t], out_cell=cell_t[t])
             elif spec.activation == "relu":
                 z.relu_()
             else:
@@ -169,14 +176,14 @@ class _FusedRollout(torch.autograd.Function):
             if t == steps - 1:
                 break
             if spec.random_glimpses:
-                locations[t + 1] = noise[t]
+                location_t[t + 1].copy_(noise_t[t])
                 continue
-            state = states[t] if states.dtype == w.policy_weight.dtype else states[t].to(w.policy_weight.dtype)
+            state = state_t[t] if dtype == w.policy_weight.dtype else state_t[t].to(w.policy_weight.dtype)
             mean = torch.addmm(w.policy_bias, state, w.policy_weight.t())  # (B, 2)
             if spec.tanh_mean:
                 mean = mean.tanh_()
             # As LocationPolicy.forward: the sample mean + std * noise, clamped.
-            torch.clamp(torch.add(mean, scaled_noise[t], out=raw) if sampled else mean, -1.0, 1.0, out=locations[t + 1])
+            torch.clamp(torch.add(mean, noise_t[t], out=raw) if sampled else mean, -1.0, 1.0, out=location_t[t + 1])
 
         ctx.spec, ctx.param_dtype = spec, weight_list[0].dtype
         ctx.save_for_backward(glimpses, locations, what, where, g, states, gates, cells, *w[:9])
