@@ -218,7 +218,11 @@ class _FusedRollout(torch.autograd.Function):
         # Everything else, batched over the T * B glimpses.
         flat = steps * batch
         grad_pre_flat = grad_pre.view(flat, -1)  # (T*B, Z)
-        grad_hidden_weight = grad_pre[1:].view(flat - batch, -1).t() @ states[:-1].view(flat - batch, -1)  # (Z, H)
+        grad_hidden_weight = (  # (Z, H); h_0 = 0 contributes nothing
+            grad_pre[1:].flatten(0, 1).t() @ states[:-1].flatten(0, 1)
+            if steps > 1
+            else torch.zeros_like(w.hidden_weight)
+        )
         grad_input_weight = grad_pre_flat.t() @ g.view(flat, -1)  # (Z, G)
         grad_g = _relu_backward(grad_pre_flat @ w.input_weight, g.view(flat, -1))  # (T*B, G)
         what_size = what.shape[-1]
