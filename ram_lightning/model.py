@@ -18,6 +18,7 @@ from ram_lightning.modules import (
     RunningMeanBaseline,
 )
 from ram_lightning.retina import Retina
+from ram_lightning.rollout import RolloutSpec, RolloutWeights, fused_rollout
 
 InitLocation = Literal["random", "center"]
 BaselineType = Literal["learned", "running_mean"]
@@ -46,6 +47,9 @@ class RecurrentAttention(nn.Module):
     At step ``t`` the glimpse network reads the image at ``l_t``, the core updates ``h_{t+1}``, and the policy picks
     ``l_{t+1}`` from ``h_{t+1}``. After the last glimpse the action network classifies.
 
+    Under ``torch.autocast`` the glimpse network and the core run in the lower precision; the policy (hence the
+    locations), the action network and the baseline stay in full precision.
+
     Args:
         num_classes: number of classes ``C``.
         in_channels: image channels.
@@ -66,6 +70,8 @@ class RecurrentAttention(nn.Module):
             (deterministic evaluation then starts at the centre, so that it stays deterministic).
         baseline: ``"learned"`` (``b_t`` from ``h_t``) or ``"running_mean"`` (moving average of the reward).
         baseline_momentum: update weight of the ``running_mean`` baseline.
+        fused_rollout: unroll with :func:`~ram_lightning.rollout.fused_rollout` (one autograd node whose backward
+            batches over time: same outputs and gradients, faster); ``False`` records every step with autograd.
     """
 
     def __init__(
@@ -88,6 +94,7 @@ class RecurrentAttention(nn.Module):
         init_location: InitLocation = "center",
         baseline: BaselineType = "learned",
         baseline_momentum: float = 0.05,
+        fused_rollout: bool = True,
     ) -> None:
         super().__init__()
         if num_glimpses < 1:
@@ -101,6 +108,7 @@ class RecurrentAttention(nn.Module):
         self.num_glimpses = num_glimpses
         self.init_location = init_location
         self.detach_policy_input = detach_policy_input
+        self.fused_rollout = fused_rollout
         # Set by the random-glimpse pretraining callback: glimpse at uniformly random locations.
         self.random_glimpses = False
 
@@ -123,9 +131,15 @@ class RecurrentAttention(nn.Module):
         Returns:
             A :class:`RAMOutput` of ``(B, T, ...)`` tensors.
         """
+        first_location, noise = self._draw_noise(images, sample)
+        if self.fused_rollout and not images.requires_grad:
+            return self._forward_fused(images, first_location, noise, sample)
+        return self._forward_plain(images, first_location, noise, sample)
+
+    def _forward_plain(self, images: Tensor, location: Tensor, noise: Tensor | None, sample: bool) -> RAMOutput:
+        """The rollout step by step, every operation recorded by autograd (the reference for the fused one)."""
         batch = images.shape[0]
         state = self.core.initial_state(batch, images.device, images.dtype)
-        location = self._first_location(batch, images, sample)
         zero_log_pi = images.new_zeros(batch)
         log_pi = zero_log_pi
 
@@ -138,18 +152,73 @@ class RecurrentAttention(nn.Module):
             if step == self.num_glimpses - 1:
                 break
             if self.random_glimpses:
-                location, log_pi = self._uniform_locations(batch, images), zero_log_pi
-            else:
-                policy_input = state.hidden.detach() if self.detach_policy_input else state.hidden
-                location, log_pi = self.policy(policy_input, sample)
+                location, log_pi = noise[step], zero_log_pi
+                continue
+            policy_input = state.hidden.detach() if self.detach_policy_input else state.hidden
+            with torch.autocast(images.device.type, enabled=False):
+                step_noise = None if noise is None else noise[step]
+                location, log_pi = self.policy(self._full_precision(policy_input), sample, step_noise)
+        return self._output(torch.stack(hiddens[1:]), torch.stack(locations), torch.stack(log_pis))
 
-        hidden = torch.stack(hiddens, dim=1)  # (B, T+1, H): h_0 .. h_T
-        return RAMOutput(
-            log_probs=self.action(hidden[:, 1:]),  # (B, T, C)
-            locations=torch.stack(locations, dim=1),  # (B, T, 2)
-            log_pi=torch.stack(log_pis, dim=1),  # (B, T)
-            baselines=self.baseline(hidden[:, :-1]),  # (B, T)
+    def _forward_fused(self, images: Tensor, first_location: Tensor, noise: Tensor | None, sample: bool) -> RAMOutput:
+        """The rollout as one autograd node; the policy's log-density is recomputed here, batched over time."""
+        spec = RolloutSpec(
+            self.retina,
+            self.num_glimpses,
+            self.core.core_type,
+            self.core.activation,
+            self.policy.tanh_mean,
+            sample,
+            self.random_glimpses,
         )
+        glimpse, cell, policy = self.glimpse, self.core.cell, self.policy
+        weights = RolloutWeights(
+            glimpse.what.weight,
+            glimpse.what.bias,
+            glimpse.where.weight,
+            glimpse.where.bias,
+            glimpse.fuse.weight,
+            glimpse.fuse.bias,
+            cell.weight_ih,
+            cell.weight_hh,
+            cell.bias_ih + cell.bias_hh,
+            policy.mean.weight.detach(),
+            policy.mean.bias.detach(),
+        )
+        rollout = fused_rollout(spec, weights, images, first_location, noise, policy.std)
+        states = rollout.states  # (T, B, H): h_1 .. h_T
+        log_pi = images.new_zeros(self.num_glimpses, images.shape[0])  # (T, B)
+        if not self.random_glimpses and self.num_glimpses > 1:
+            # The policy again, batched over time, for the log-density (and its gradient) of the same samples.
+            policy_input = states[:-1].detach() if self.detach_policy_input else states[:-1]  # (T-1, B, H)
+            with torch.autocast(images.device.type, enabled=False):
+                _, step_log_pi = policy(self._full_precision(policy_input), sample, noise)  # (T-1, B)
+            log_pi = torch.cat([log_pi[:1], step_log_pi])
+        return self._output(states, rollout.locations, log_pi)
+
+    def _output(self, states: Tensor, locations: Tensor, log_pi: Tensor) -> RAMOutput:
+        """The heads, in full precision even under autocast, and the batch-first output.
+
+        Args:
+            states: ``(T, B, H)`` core states ``h_1 .. h_T`` (``h_0`` is zero).
+            locations: ``(T, B, 2)``.
+            log_pi: ``(T, B)``.
+        """
+        with torch.autocast(states.device.type, enabled=False):
+            states = self._full_precision(states)
+            log_probs = self.action(states)  # (T, B, C): after each glimpse
+            # b_t is decided from the state before location t: h_0 (zero) .. h_{T-1}.
+            baselines = torch.cat([self.baseline(torch.zeros_like(states[:1])), self.baseline(states[:-1])])  # (T, B)
+        return RAMOutput(
+            log_probs=log_probs.transpose(0, 1),  # (B, T, C)
+            locations=locations.transpose(0, 1),  # (B, T, 2)
+            log_pi=log_pi.transpose(0, 1),  # (B, T)
+            baselines=baselines.transpose(0, 1),  # (B, T)
+        )
+
+    def _full_precision(self, tensor: Tensor) -> Tensor:
+        """``tensor`` in the parameters' dtype (a no-op unless autocast made it lower precision)."""
+        return tensor.to(self.action.classifier.weight.dtype)
 
     @torch.no_grad()
     def predict_log_probs(self, images: Tensor, num_samples: int = 0) -> tuple[Tensor, Tensor]:
@@ -171,13 +240,25 @@ class RecurrentAttention(nn.Module):
         log_probs = output.log_probs[:, -1].view(num_samples, batch, -1).mean(dim=0)
         return log_probs, output.locations[:batch]
 
-    def _first_location(self, batch: int, images: Tensor, sample: bool) -> Tensor:
-        """``(B, 2)`` location of the first glimpse."""
-        if not self.random_glimpses and (self.init_location == "center" or not sample):
-            return images.new_zeros(batch, 2)
-        return self._uniform_locations(batch, images)
+    def _draw_noise(self, images: Tensor, sample: bool) -> tuple[Tensor, Tensor | None]:
+        """All the rollout's randomness, drawn up front so that every rollout implementation consumes it alike.
+
+        Returns:
+            The first location ``(B, 2)``, and ``(T-1, B, 2)``: the locations of the next glimpses when they are
+            random, else standard normal noise for the policy's samples (``None`` when following the mean).
+        """
+        batch, steps = images.shape[0], self.num_glimpses
+        if self.random_glimpses:
+            locations = self._uniform_locations((steps, batch), images)
+            return locations[0], locations[1:]
+        if self.init_location == "center" or not sample:
+            first = images.new_zeros(batch, 2)
+        else:
+            first = self._uniform_locations((batch,), images)
+        noise = torch.randn(steps - 1, batch, 2, device=images.device, dtype=images.dtype) if sample else None
+        return first, noise
 
     @staticmethod
-    def _uniform_locations(batch: int, images: Tensor) -> Tensor:
-        """``(B, 2)`` locations drawn uniformly from ``[-1, 1]^2``."""
-        return torch.rand(batch, 2, device=images.device, dtype=images.dtype) * 2.0 - 1.0
+    def _uniform_locations(shape: tuple[int, ...], images: Tensor) -> Tensor:
+        """``(*shape, 2)`` locations drawn uniformly from ``[-1, 1]^2``."""
+        return torch.rand(*shape, 2, device=images.device, dtype=images.dtype) * 2.0 - 1.0

@@ -73,6 +73,7 @@ class CoreNetwork(nn.Module):
         if activation not in ("relu", "tanh"):
             raise ValueError(f"activation must be 'relu' or 'tanh', got {activation!r}")
         self.core_type = core_type
+        self.activation = activation
         self.hidden_size = hidden_size
         if core_type == "lstm":
             self.cell: nn.Module = nn.LSTMCell(input_size, hidden_size)
@@ -119,19 +120,22 @@ class LocationPolicy(nn.Module):
         mean = self.mean(hidden)
         return torch.tanh(mean) if self.tanh_mean else mean
 
-    def forward(self, hidden: Tensor, sample: bool) -> tuple[Tensor, Tensor]:
-        """Chooses the next location.
+    def forward(self, hidden: Tensor, sample: bool, noise: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """Chooses the next location (any leading dimensions, e.g. ``(T, B, H)``, work as ``(B, H)``).
 
         Args:
             hidden: ``(B, H)`` core state the policy looks at.
             sample: draw from the Gaussian; otherwise take its mean.
+            noise: ``(B, 2)`` standard normal noise of the sample (drawn here if ``None``).
 
         Returns:
             ``location`` ``(B, 2)`` clamped to ``[-1, 1]`` and detached, and ``log_pi`` ``(B,)`` of the raw sample.
         """
         mean = self.mean_location(hidden)
         std = self.std.to(mean.dtype)
-        raw = (mean + std * torch.randn_like(mean)).detach() if sample else mean.detach()
+        if noise is None:
+            noise = torch.randn_like(mean)
+        raw = (mean + std * noise.to(mean.dtype)).detach() if sample else mean.detach()
         log_pi = self.log_prob(raw, mean)
         return raw.clamp(-1.0, 1.0), log_pi
 

@@ -1,0 +1,276 @@
+"""Samples per second of RAM training and evaluation, for each config.
+
+    python benchmarks/throughput.py                                    # every experiment config in configs/
+    python benchmarks/throughput.py --config configs/mnist.yaml --batch-size 256 --json throughput.json
+    python benchmarks/throughput.py --set model.autocast=off --set model.fused_rollout=false   # the plain path
+
+For each config, after a warm-up, the median over ``--repeats`` runs of:
+
+- ``step``: the training step alone (sampled rollout, hybrid loss, backward, optimizer step) on one batch already
+  in memory, through ``RAMSystem.training_loss`` and the config's optimizer;
+- ``data``: the training DataLoader alone, ``uint8`` canvases converted to float as ``on_after_batch_transfer``
+  does (and copied to the device);
+- ``fit``: ``Trainer.fit`` epochs of ``--fit-batches`` batches (``limit_train_batches``, no validation), with a
+  TensorBoard logger in a temporary directory and the config's ``precision`` and ``log_every_n_steps``; without the
+  config's callbacks, progress bar, model summary and checkpoints;
+- ``eval``: the validation step (deterministic rollout, accuracy update, no gradient) on one batch in memory.
+
+Everything runs in this process, one measurement at a time: on a machine shared with other jobs the figures drop
+(see the load average printed in the header), so compare ratios measured in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+import yaml
+from pytorch_lightning.loggers import TensorBoardLogger
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT))
+
+from ram_lightning.cli import create_cli  # noqa: E402
+from ram_lightning.data import RAMDataModule  # noqa: E402
+from ram_lightning.system import RAMSystem  # noqa: E402
+
+MEASUREMENTS = ("step", "data", "fit", "eval")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config", action="append", type=Path, help="config file (repeatable; default: configs/)")
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--repeats", type=int, default=5, help="timed runs per measurement (the median is kept)")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed runs first (fit: epochs)")
+    parser.add_argument("--steps", type=int, default=20, help="training or evaluation steps per timed run")
+    parser.add_argument("--data-batches", type=int, default=20, help="batches per timed run of the data pipeline")
+    parser.add_argument("--fit-batches", type=int, default=40, help="batches per fit epoch")
+    parser.add_argument("--only", default=",".join(MEASUREMENTS), help="comma-separated subset of: step,data,fit,eval")
+    parser.add_argument("--data-dir", help="data.data_dir (default: the config's)")
+    parser.add_argument("--accelerator", default="cpu", choices=("cpu", "cuda"), help="device to measure on")
+    parser.add_argument("--threads", type=int, help="torch.set_num_threads (default: torch's choice)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override, repeatable")
+    parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
+    parser.add_argument("--quick", action="store_true", help="one short run of each (checks the script, not speed)")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.repeats, args.warmup, args.steps, args.data_batches, args.fit_batches = 1, 1, 2, 2, 2
+    unknown = set(args.only.split(",")) - set(MEASUREMENTS)
+    if unknown:
+        parser.error(f"--only: unknown measurement(s) {sorted(unknown)}; choose from {MEASUREMENTS}")
+    return args
+
+
+def experiment_configs(directory: Path) -> list[Path]:
+    """The complete experiment configs of ``directory`` (those with ``model`` and ``data``; not overlays)."""
+    configs = []
+    for path in sorted(directory.glob("*.yaml")):
+        content = yaml.safe_load(path.read_text()) or {}
+        if isinstance(content, dict) and "model" in content and "data" in content:
+            configs.append(path)
+    return configs
+
+
+def timed(run: Callable[[], None], samples: int, warmup: int, repeats: int, sync: Callable[[], None]) -> list[float]:
+    """Samples per second of each of ``repeats`` calls of ``run`` (``samples`` each), after ``warmup`` calls."""
+    for _ in range(warmup):
+        run()
+    sync()
+    rates = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        sync()
+        rates.append(samples / (time.perf_counter() - start))
+    return rates
+
+
+class EpochTimer(pl.Callback):
+    """Wall time of every training epoch (data loading, steps, logging: everything between its start and end)."""
+
+    def __init__(self) -> None:
+        self.seconds: list[float] = []
+        self._start = 0.0
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._start = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if pl_module.device.type == "cuda":
+            torch.cuda.synchronize()
+        self.seconds.append(time.perf_counter() - self._start)
+
+
+def measure_config(config: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """Every measurement of ``args.only`` for one config: samples/s of each timed run."""
+    cli_args = ["--config", str(config), "--data.batch_size", str(args.batch_size)]
+    if args.data_dir:
+        cli_args += ["--data.data_dir", args.data_dir]
+    for override in args.set:
+        key, _, value = override.partition("=")
+        cli_args += [f"--{key}", value]
+    cli = create_cli(cli_args, run=False)
+    system, data = cli.model, cli.datamodule
+    device = torch.device(args.accelerator)
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    batch = args.batch_size
+    data.prepare_data()
+    data.setup("fit")
+    images, targets = data.on_after_batch_transfer(next(iter(data.train_dataloader())), 0)
+    images, targets = images.to(device), targets.to(device)  # (B, C, H, W), (B,)
+    system.to(device)
+    wanted = args.only.split(",")
+    result: dict[str, Any] = {"config": str(config), "batch_size": batch}
+
+    if "step" in wanted:
+        system.train()
+        optimizer = system.configure_optimizers()
+        optimizer = optimizer["optimizer"] if isinstance(optimizer, dict) else optimizer
+        clip = system.hparams.gradient_clip_norm
+
+        def train_steps() -> None:
+            for _ in range(args.steps):
+                _, terms = system.training_loss(images, targets)
+                optimizer.zero_grad(set_to_none=True)
+                terms.total.backward()
+                if clip is not None:
+                    torch.nn.utils.clip_grad_norm_(system.parameters(), clip)
+                optimizer.step()
+                system.model.baseline.update(terms.reward)
+
+        result["step"] = timed(train_steps, args.steps * batch, args.warmup, args.repeats, sync)
+
+    if "eval" in wanted:
+        system.eval()
+
+        def eval_steps() -> None:
+            with torch.no_grad():
+                for _ in range(args.steps):
+                    system.validation_step((images, targets), 0)
+            system.val_acc.reset()
+
+        result["eval"] = timed(eval_steps, args.steps * batch, args.warmup, args.repeats, sync)
+        system.train()
+
+    if "data" in wanted:
+        loader = data.train_dataloader()
+        pin = bool(loader.pin_memory) and device.type == "cuda"
+
+        def read_batches() -> None:
+            iterator = iter(loader)
+            for _ in range(args.data_batches):
+                images, labels = next(iterator)
+                data.on_after_batch_transfer((images.to(device, non_blocking=pin), labels.to(device)), 0)
+
+        result["data"] = timed(read_batches, args.data_batches * batch, args.warmup, args.repeats, sync)
+
+    if "fit" in wanted:
+        result["fit"] = measure_fit(cli, system, data, args)
+    return result
+
+
+def measure_fit(cli: Any, system: RAMSystem, data: RAMDataModule, args: argparse.Namespace) -> list[float]:
+    """Samples/s of each timed ``Trainer.fit`` epoch (the first ``args.warmup`` epochs are not kept)."""
+    timer = EpochTimer()
+    trainer_config = cli.config.get("trainer", {})
+    with tempfile.TemporaryDirectory() as logs:
+        trainer = pl.Trainer(
+            accelerator=args.accelerator,
+            devices=1,
+            max_epochs=args.warmup + args.repeats,
+            limit_train_batches=args.fit_batches,
+            limit_val_batches=0,
+            num_sanity_val_steps=0,
+            precision=trainer_config.get("precision") or "32-true",
+            log_every_n_steps=trainer_config.get("log_every_n_steps") or 50,
+            logger=TensorBoardLogger(logs, name="throughput"),
+            callbacks=[timer],
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+        )
+        trainer.fit(system, datamodule=data)
+    return [args.fit_batches * args.batch_size / seconds for seconds in timer.seconds[args.warmup :]]
+
+
+def machine() -> dict[str, Any]:
+    """What the figures were measured on."""
+    load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "pytorch_lightning": pl.__version__,
+        "cpu": platform.processor() or platform.machine(),
+        "cores": os.cpu_count(),
+        "threads": torch.get_num_threads(),
+        "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
+        "load_average_1min": load[0],
+    }
+
+
+def table(results: list[dict[str, Any]]) -> str:
+    """Medians as a Markdown table, samples/s; ``fit/step`` is the share of the step's speed a fit epoch keeps."""
+    lines = [
+        "| config | batch | step | data | fit | fit / step | eval |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for result in results:
+        medians = {key: statistics.median(result[key]) for key in MEASUREMENTS if key in result}
+        cells = [f"{medians[key]:,.0f}" if key in medians else "-" for key in ("step", "data", "fit")]
+        share = f"{medians['fit'] / medians['step']:.0%}" if "fit" in medians and "step" in medians else "-"
+        evaluation = f"{medians['eval']:,.0f}" if "eval" in medians else "-"
+        lines.append(
+            f"| {Path(result['config']).name} | {result['batch_size']} | {' | '.join(cells)} | {share} | {evaluation} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    configs = args.config or experiment_configs(REPO_ROOT / "configs")
+    if not configs:
+        raise SystemExit("no config to measure: pass --config or add configs/*.yaml")
+    logging.getLogger("pytorch_lightning").setLevel(logging.ERROR)
+    logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore")
+    info = machine()
+    busy = info["load_average_1min"] > 0.5 * (info["cores"] or 1)
+    print(
+        f"torch {info['torch']}, {info['cores']} cores, {info['threads']} threads, "
+        f"{info['cuda'] or args.accelerator}; load average {info['load_average_1min']:.2f}"
+        + (" (busy: figures will be low)" if busy else ""),
+        flush=True,
+    )
+    results = []
+    for config in configs:
+        results.append(measure_config(config, args))
+        print(f"measured {config}", file=sys.stderr, flush=True)
+    print(table(results))
+    if args.json:
+        medians = [{key: statistics.median(value) for key, value in r.items() if key in MEASUREMENTS} for r in results]
+        report = {
+            "machine": info,
+            "settings": {key: str(value) for key, value in vars(args).items()},
+            "results": [{**result, "median": median} for result, median in zip(results, medians, strict=True)],
+        }
+        args.json.write_text(json.dumps(report, indent=2, default=str))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,65 @@
+"""bfloat16 autocast: what the setting turns on, and that it stays close to float32."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from ram_lightning.errors import ConfigError
+from ram_lightning.losses import hybrid_loss
+from ram_lightning.model import RecurrentAttention
+from ram_lightning.system import RAMSystem, bfloat16_autocast
+
+SMALL = {"glimpse_hidden": 32, "location_hidden": 32, "glimpse_size": 64, "hidden_size": 64}
+
+
+def test_setting():
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert bfloat16_autocast("bf16", cpu) and bfloat16_autocast("bf16", cuda)
+    assert not bfloat16_autocast("off", cpu) and not bfloat16_autocast("off", cuda)
+    assert not bfloat16_autocast("auto", cuda)
+    native = torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+    assert bfloat16_autocast("auto", cpu) == native
+    with pytest.raises(ConfigError, match="model.autocast"):
+        RAMSystem(autocast="fp8")
+
+
+def _gradients(fused: bool, autocast: bool) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Final log-probabilities and gradients of a 1-glimpse model (no policy: locations cannot diverge)."""
+    torch.manual_seed(0)
+    model = RecurrentAttention(num_glimpses=1, fused_rollout=fused, **SMALL)
+    generator = torch.Generator().manual_seed(1)
+    images, targets = torch.rand(32, 1, 28, 28, generator=generator), torch.randint(0, 10, (32,), generator=generator)
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+        output = model(images)
+    hybrid_loss(output, targets).total.backward()
+    return output.log_probs[:, -1], {name: p.grad for name, p in model.named_parameters() if p.grad is not None}
+
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_bfloat16_stays_close_to_float32(fused: bool):
+    reference, reference_grads = _gradients(fused=False, autocast=False)
+    log_probs, grads = _gradients(fused=fused, autocast=True)
+    assert log_probs.dtype == torch.float32, "the heads run in float32"
+    float32, _ = _gradients(fused=fused, autocast=False)
+    assert (log_probs - float32).abs().max() > 1e-4, "autocast changed nothing but float32 rounding"
+    torch.testing.assert_close(log_probs, reference, atol=0.03, rtol=0.0)
+    assert grads.keys() == reference_grads.keys()
+    for name, grad in grads.items():
+        reference_grad = reference_grads[name].flatten()
+        if reference_grad.abs().max() == 0:  # e.g. the "where" weights, for the first glimpse at the centre (0, 0)
+            assert grad.abs().max() == 0, name
+            continue
+        assert torch.nn.functional.cosine_similarity(grad.flatten(), reference_grad, dim=0) > 0.99, name
+
+
+def test_system_autocast_setting_reaches_the_model():
+    images, targets = torch.rand(16, 1, 28, 28), torch.randint(0, 10, (16,))
+    losses = {}
+    for setting in ("off", "bf16"):
+        torch.manual_seed(0)
+        system = RAMSystem(num_glimpses=2, autocast=setting, **SMALL)
+        torch.manual_seed(1)
+        losses[setting] = system.training_loss(images, targets)[1].classification
+    assert losses["off"] != losses["bf16"]
+    torch.testing.assert_close(losses["bf16"], losses["off"], atol=0.05, rtol=0.0)
