@@ -126,6 +126,7 @@ def evaluate(config: Path, checkpoint: Path, data_dir: str, stage: str, num_imag
     args = [stage, "--config", str(config), "--ckpt_path", str(checkpoint), "--data.data_dir", data_dir]
     args += ["--data.download", "false", "--data.eval_batch_size", str(batch), "--trainer.logger", "false"]
     args += ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"]
+    args += ["--model.autocast", "off"]  # float32: the same predictions on every CPU and GPU
     if num_images is not None:
         args += [f"--trainer.limit_{'val' if stage == 'validate' else 'test'}_batches", "1"]
     with tempfile.TemporaryDirectory() as scratch:
@@ -138,6 +139,8 @@ def export(run_dir: Path, checkpoint: Path, out_dir: Path, data_dir: str, slice_
     """Writes the results folder (see the module docstring); returns the metrics written to ``metrics.json``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    if "autocast" in state.get("hyper_parameters", {}):
+        state["hyper_parameters"]["autocast"] = "off"  # evaluated in float32, reproducible on any machine
     torch.save({key: state[key] for key in KEPT_KEYS if key in state}, out_dir / "model.ckpt")
     shutil.copy(run_dir / "config.yaml", out_dir / "config.yaml")
     rows = read_curve(run_dir)
