@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
 from typing import Literal, NamedTuple
 
 import torch
@@ -24,8 +22,6 @@ from ram_lightning.rollout import RolloutSpec, RolloutWeights, fused_rollout
 
 InitLocation = Literal["random", "center"]
 BaselineType = Literal["learned", "running_mean"]
-# torch.compile backend of ``compile_rollout`` (tests may use a faster-compiling one).
-COMPILE_BACKEND = "inductor"
 
 
 class RAMOutput(NamedTuple):
@@ -76,10 +72,6 @@ class RecurrentAttention(nn.Module):
         baseline_momentum: update weight of the ``running_mean`` baseline.
         fused_rollout: unroll with :func:`~ram_lightning.rollout.fused_rollout` (one autograd node whose backward
             batches over time: same outputs and gradients, faster); ``False`` records every step with autograd.
-        compile_rollout: run the step-by-step rollout through ``torch.compile`` (inductor) instead: faster still
-            once compiled, but each new input shape or mode (training, evaluation, random glimpses) first costs
-            tens of seconds of compilation, and inductor needs a C++ compiler on CPU. Takes precedence over
-            ``fused_rollout`` (a custom autograd function does not compile).
     """
 
     def __init__(
@@ -103,7 +95,6 @@ class RecurrentAttention(nn.Module):
         baseline: BaselineType = "learned",
         baseline_momentum: float = 0.05,
         fused_rollout: bool = True,
-        compile_rollout: bool = False,
     ) -> None:
         super().__init__()
         if num_glimpses < 1:
@@ -118,7 +109,6 @@ class RecurrentAttention(nn.Module):
         self.init_location = init_location
         self.detach_policy_input = detach_policy_input
         self.fused_rollout = fused_rollout
-        self.compile_rollout = compile_rollout
         # Set by the random-glimpse pretraining callback: glimpse at uniformly random locations.
         self.random_glimpses = False
 
@@ -142,8 +132,6 @@ class RecurrentAttention(nn.Module):
             A :class:`RAMOutput` of ``(B, T, ...)`` tensors.
         """
         first_location, noise = self._draw_noise(images, sample)
-        if self.compile_rollout:
-            return compiled_plain_rollout(COMPILE_BACKEND)(self, images, first_location, noise, sample)
         if self.fused_rollout and not images.requires_grad:
             return self._forward_fused(images, first_location, noise, sample)
         return self._forward_plain(images, first_location, noise, sample)
@@ -274,19 +262,3 @@ class RecurrentAttention(nn.Module):
     def _uniform_locations(shape: tuple[int, ...], images: Tensor) -> Tensor:
         """``(*shape, 2)`` locations drawn uniformly from ``[-1, 1]^2``."""
         return torch.rand(*shape, 2, device=images.device, dtype=images.dtype) * 2.0 - 1.0
-
-
-def _plain_rollout(
-    model: RecurrentAttention, images: Tensor, location: Tensor, noise: Tensor | None, sample: bool
-) -> RAMOutput:
-    """``model``'s step-by-step rollout, as a free function: compiled once, it serves every model."""
-    return model._forward_plain(images, location, noise, sample)
-
-
-@functools.cache
-def compiled_plain_rollout(backend: str) -> Callable[..., RAMOutput]:
-    """:func:`_plain_rollout` through ``torch.compile`` with ``backend`` (compiled lazily, at its first call).
-
-    The rollout's randomness is drawn before, eagerly, so the compiled rollout follows the same seed as the others.
-    """
-    return torch.compile(_plain_rollout, backend=backend)

@@ -53,9 +53,6 @@ class RAMSystem(pl.LightningModule):
         gradient_clip_norm: clip the gradient's global norm to this value (``None``: no clipping).
         fused_rollout: unroll the glimpses as one autograd node with a batched backward (faster, same results);
             ``False`` records every operation with autograd (the reference implementation).
-        compile_rollout: compile the step-by-step rollout with ``torch.compile`` (about 15% faster than the fused
-            rollout once compiled, but tens of seconds of compilation per input shape and mode; needs a C++
-            compiler on CPU). Off by default.
         autocast: run the glimpse and core networks' matrix products in bfloat16 (``torch.autocast``) for training
             and evaluation: ``"bf16"``, ``"off"``, or ``"auto"``: on CPUs with native bfloat16 arithmetic
             (AVX512-BF16 or AMX), off elsewhere. Locations, the policy and the heads stay in float32.
@@ -90,7 +87,6 @@ class RAMSystem(pl.LightningModule):
         eval_samples: int = 0,
         gradient_clip_norm: float | None = None,
         fused_rollout: bool = True,
-        compile_rollout: bool = False,
         autocast: Autocast = "auto",
         optimizer: OptimizerCallable = torch.optim.Adam,
         lr_scheduler: LRSchedulerCallable | None = None,
@@ -122,7 +118,6 @@ class RAMSystem(pl.LightningModule):
                 baseline=baseline,
                 baseline_momentum=baseline_momentum,
                 fused_rollout=fused_rollout,
-                compile_rollout=compile_rollout,
             )
         except ValueError as error:
             raise ConfigError(f"model: {error}") from error
