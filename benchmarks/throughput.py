@@ -7,7 +7,8 @@
 For each config, after a warm-up, the median over ``--repeats`` runs of:
 
 - ``step``: the training step alone (sampled rollout, hybrid loss, backward, optimizer step) on one batch already
-  in memory, through ``RAMSystem.training_loss`` and the config's optimizer;
+  in memory, through ``RAMSystem.training_loss`` and the config's optimizer; its runs alternate with the ``fit``
+  epochs, so that ``fit / step`` compares runs made under the same load;
 - ``data``: the training DataLoader alone, ``uint8`` canvases converted to float as ``on_after_batch_transfer``
   does (and copied to the device);
 - ``fit``: ``Trainer.fit`` epochs of ``--fit-batches`` batches (``limit_train_batches``, no validation), with a
@@ -39,6 +40,7 @@ import pytorch_lightning as pl
 import torch
 import yaml
 from pytorch_lightning.loggers import TensorBoardLogger
+from torch import Tensor
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
@@ -100,10 +102,15 @@ def timed(run: Callable[[], None], samples: int, warmup: int, repeats: int, sync
 
 
 class EpochTimer(pl.Callback):
-    """Wall time of every training epoch (data loading, steps, logging: everything between its start and end)."""
+    """Wall time of every training epoch (data loading, steps, logging: everything between its start and end).
 
-    def __init__(self) -> None:
+    Args:
+        between_epochs: called after each epoch is timed, e.g. to interleave another measurement with the epochs.
+    """
+
+    def __init__(self, between_epochs: Callable[[], None] | None = None) -> None:
         self.seconds: list[float] = []
+        self.between_epochs = between_epochs
         self._start = 0.0
 
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -113,10 +120,16 @@ class EpochTimer(pl.Callback):
         if pl_module.device.type == "cuda":
             torch.cuda.synchronize()
         self.seconds.append(time.perf_counter() - self._start)
+        if self.between_epochs is not None:
+            self.between_epochs()
 
 
 def measure_config(config: Path, args: argparse.Namespace) -> dict[str, Any]:
-    """Every measurement of ``args.only`` for one config: samples/s of each timed run."""
+    """Every measurement of ``args.only`` for one config: samples/s of each timed run.
+
+    When both are asked for, the training-step runs alternate with the fit epochs (one after each), so that their
+    ratio compares runs made under the same load.
+    """
     cli_args = ["--config", str(config), "--data.batch_size", str(args.batch_size)]
     if args.data_dir:
         cli_args += ["--data.data_dir", args.data_dir]
@@ -135,24 +148,6 @@ def measure_config(config: Path, args: argparse.Namespace) -> dict[str, Any]:
     system.to(device)
     wanted = args.only.split(",")
     result: dict[str, Any] = {"config": str(config), "batch_size": batch}
-
-    if "step" in wanted:
-        system.train()
-        optimizer = system.configure_optimizers()
-        optimizer = optimizer["optimizer"] if isinstance(optimizer, dict) else optimizer
-        clip = system.hparams.gradient_clip_norm
-
-        def train_steps() -> None:
-            for _ in range(args.steps):
-                _, terms = system.training_loss(images, targets)
-                optimizer.zero_grad(set_to_none=True)
-                terms.total.backward()
-                if clip is not None:
-                    torch.nn.utils.clip_grad_norm_(system.parameters(), clip)
-                optimizer.step()
-                system.model.baseline.update(terms.reward)
-
-        result["step"] = timed(train_steps, args.steps * batch, args.warmup, args.repeats, sync)
 
     if "eval" in wanted:
         system.eval()
@@ -178,14 +173,51 @@ def measure_config(config: Path, args: argparse.Namespace) -> dict[str, Any]:
 
         result["data"] = timed(read_batches, args.data_batches * batch, args.warmup, args.repeats, sync)
 
+    train_steps = training_steps(system, images, targets, args.steps) if "step" in wanted else None
+    step_rates: list[float] = []
     if "fit" in wanted:
-        result["fit"] = measure_fit(cli, system, data, args)
+
+        def step_between_epochs() -> None:
+            step_rates.extend(timed(train_steps, args.steps * batch, 0, 1, sync))
+
+        result["fit"] = measure_fit(cli, system, data, args, step_between_epochs if train_steps else None)
+        if train_steps is not None:
+            result["step"] = step_rates[args.warmup :]
+    elif train_steps is not None:
+        result["step"] = timed(train_steps, args.steps * batch, args.warmup, args.repeats, sync)
     return result
 
 
-def measure_fit(cli: Any, system: RAMSystem, data: RAMDataModule, args: argparse.Namespace) -> list[float]:
+def training_steps(system: RAMSystem, images: Tensor, targets: Tensor, steps: int) -> Callable[[], None]:
+    """``steps`` training steps on one batch in memory, without Lightning: the system's loss, the config's
+    optimizer (a fresh one) and gradient clipping, the baseline's update."""
+    system.train()
+    optimizer = system.configure_optimizers()
+    optimizer = optimizer["optimizer"] if isinstance(optimizer, dict) else optimizer
+    clip = system.hparams.gradient_clip_norm
+
+    def run() -> None:
+        for _ in range(steps):
+            _, terms = system.training_loss(images, targets)
+            optimizer.zero_grad(set_to_none=True)
+            terms.total.backward()
+            if clip is not None:
+                torch.nn.utils.clip_grad_norm_(system.parameters(), clip)
+            optimizer.step()
+            system.model.baseline.update(terms.reward)
+
+    return run
+
+
+def measure_fit(
+    cli: Any,
+    system: RAMSystem,
+    data: RAMDataModule,
+    args: argparse.Namespace,
+    between_epochs: Callable[[], None] | None = None,
+) -> list[float]:
     """Samples/s of each timed ``Trainer.fit`` epoch (the first ``args.warmup`` epochs are not kept)."""
-    timer = EpochTimer()
+    timer = EpochTimer(between_epochs)
     trainer_config = cli.config.get("trainer", {})
     with tempfile.TemporaryDirectory() as logs:
         trainer = pl.Trainer(

@@ -186,13 +186,13 @@ class RecurrentAttention(nn.Module):
             policy.mean.bias.detach(),
         )
         rollout = fused_rollout(spec, weights, images, first_location, noise, policy.std)
-        states = rollout.states  # (T, B, H): h_1 .. h_T
+        states = self._full_precision(rollout.states)  # (T, B, H): h_1 .. h_T
         log_pi = images.new_zeros(self.num_glimpses, images.shape[0])  # (T, B)
         if not self.random_glimpses and self.num_glimpses > 1:
             # The policy again, batched over time, for the log-density (and its gradient) of the same samples.
             policy_input = states[:-1].detach() if self.detach_policy_input else states[:-1]  # (T-1, B, H)
             with torch.autocast(images.device.type, enabled=False):
-                _, step_log_pi = policy(self._full_precision(policy_input), sample, noise)  # (T-1, B)
+                _, step_log_pi = policy(policy_input, sample, noise)  # (T-1, B)
             log_pi = torch.cat([log_pi[:1], step_log_pi])
         return self._output(states, rollout.locations, log_pi)
 

@@ -16,15 +16,11 @@ class _PaddedGeometry(NamedTuple):
         half_size: ``(2,)`` half the unpadded width and height, float.
         lowest: ``(2,)`` smallest top-left corner ``(x, y)`` in the padded image (zeros).
         highest: ``(2,)`` largest top-left corner ``(x, y)`` that keeps the patch inside the padded image.
-        stride: ``(2,)`` flat-index step of ``x`` and ``y`` (``1`` and the padded width).
-        window: ``(P*P,)`` flat offsets of the largest patch's pixels from its top-left pixel.
     """
 
     half_size: Tensor
     lowest: Tensor
     highest: Tensor
-    stride: Tensor
-    window: Tensor
 
 
 class Retina(nn.Module):
@@ -122,32 +118,29 @@ class Retina(nn.Module):
     def read(self, padded: Tensor, locations: Tensor, out: Tensor | None = None) -> Tensor:
         """Same glimpses as :meth:`forward`, from images already padded by :meth:`pad` (no bounds checks).
 
-        Meant for a rollout that reads the same images many times: the border is added once, and each read is a
-        single gather with no validity mask. Locations outside ``[-1, 1]`` read the nearest patch inside the
-        padded image instead of a partly blank one.
+        Meant for a rollout that reads the same images many times: the border is added once, and each read copies
+        the windows out of a strided view of every window of the padded images (no index tensor, no validity mask).
+        Locations outside ``[-1, 1]`` read the nearest patch inside the padded image instead of a partly blank one.
 
         Args:
             padded: ``(B, C, H + 2m, W + 2m)`` output of :meth:`pad`.
             locations: ``(B, 2)`` glimpse centres ``(x, y)`` in ``[-1, 1]`` of the unpadded image.
-            out: optional contiguous ``(B, num_scales, C, patch_size, patch_size)`` tensor to write the glimpses to.
+            out: optional ``(B, num_scales, C, patch_size, patch_size)`` tensor to write the glimpses to.
 
         Returns:
             ``(B, num_scales, C, patch_size, patch_size)`` glimpses, finest scale first.
         """
-        batch, channels, padded_height, padded_width = padded.shape
+        batch, _, padded_height, padded_width = padded.shape
         m, largest = self.margin, self.largest_size
         geometry = self._geometry(padded_height, padded_width, padded.device)
         # As _top_left, for x and y at once: floor(centre - largest / 2 + 1/2), then shifted by the margin.
         centre = (locations.detach() + 1.0) * geometry.half_size  # (B, 2)
         corner = torch.floor(centre - 0.5 * largest + 0.5).long() + m  # (B, 2)
         corner = corner.clamp_(min=geometry.lowest, max=geometry.highest)
-        start = (corner * geometry.stride).sum(dim=1, keepdim=True)  # (B, 1) flat index of the top-left pixel
-        index = (start + geometry.window).unsqueeze(1).expand(-1, channels, -1)  # (B, C, P*P)
-        if out is not None and self.num_scales == 1:
-            torch.gather(padded.view(batch, channels, -1), 2, index, out=out.view(batch, channels, -1))
-            return out
-        patch = padded.view(batch, channels, -1).gather(2, index)  # (B, C, P*P)
-        return self._scales(patch.view(batch, channels, largest, largest), out)
+        windows = padded.unfold(2, largest, 1).unfold(3, largest, 1)  # (B, C, H'', W'', P, P), a view
+        samples = torch.arange(batch, device=padded.device)
+        patch = windows[samples, :, corner[:, 1], corner[:, 0]]  # (B, C, P, P)
+        return self._scales(patch, out)
 
     def _geometry(self, padded_height: int, padded_width: int, device: torch.device) -> _PaddedGeometry:
         """Constants of :meth:`read` for one padded image size, computed once and cached."""
@@ -155,28 +148,33 @@ class Retina(nn.Module):
         geometry = self._geometries.get(key)
         if geometry is None:
             m, largest = self.margin, self.largest_size
-            steps = torch.arange(largest, device=device)
             geometry = _PaddedGeometry(
                 half_size=torch.tensor([0.5 * (padded_width - 2 * m), 0.5 * (padded_height - 2 * m)], device=device),
                 lowest=torch.zeros(2, dtype=torch.long, device=device),
                 highest=torch.tensor([padded_width - largest, padded_height - largest], device=device),
-                stride=torch.tensor([1, padded_width], device=device),
-                window=(steps[:, None] * padded_width + steps[None, :]).flatten(),
             )
             self._geometries[key] = geometry
         return geometry
 
     def _scales(self, patch: Tensor, out: Tensor | None = None) -> Tensor:
-        """The largest patch ``(B, C, P, P)`` -> every scale ``(B, num_scales, C, patch_size, patch_size)``."""
+        """The largest patch ``(B, C, P, P)`` -> every scale ``(B, num_scales, C, patch_size, patch_size)``.
+
+        A scale whose width is a whole multiple of ``patch_size`` is average-pooled by that factor (the same
+        values as adaptive pooling, faster); the others are adaptive-pooled.
+        """
         if self.num_scales == 1:
             return patch.unsqueeze(1) if out is None else out.copy_(patch.unsqueeze(1))
-        glimpses = []
-        for size, offset in zip(self.sizes, self.offsets, strict=True):
+        batch, channels, g = patch.shape[0], patch.shape[1], self.patch_size
+        out = patch.new_empty(batch, self.num_scales, channels, g, g) if out is None else out
+        for scale, (size, offset) in enumerate(zip(self.sizes, self.offsets, strict=True)):
             crop = patch[:, :, offset : offset + size, offset : offset + size]
-            if size != self.patch_size:
-                crop = F.adaptive_avg_pool2d(crop, self.patch_size)
-            glimpses.append(crop)
-        return torch.stack(glimpses, dim=1, out=out)
+            if size == g:
+                out[:, scale] = crop
+            elif size % g == 0:
+                out[:, scale] = F.avg_pool2d(crop, size // g)
+            else:
+                out[:, scale] = F.adaptive_avg_pool2d(crop, g)
+        return out
 
     def _top_left(self, locations: Tensor, height: int, width: int) -> tuple[Tensor, Tensor]:
         """Integer pixel coordinates ``(x0, y0)`` of the largest patch's top-left corner, each ``(B,)``."""
