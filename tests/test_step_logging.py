@@ -2,39 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.loggers import Logger
+from tiny_training import MemoryLogger
 from torch.utils.data import DataLoader, TensorDataset
 
 from ram_lightning.system import RAMSystem
-
-
-class MemoryLogger(Logger):
-    """Keeps every ``(step, metrics)`` the trainer writes."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.records: list[tuple[int, dict[str, float]]] = []
-
-    @property
-    def name(self) -> str:
-        return "memory"
-
-    @property
-    def version(self) -> int:
-        return 0
-
-    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
-        self.records.append((step, dict(metrics)))
-
-    def log_hyperparams(self, params: Any, *args: Any, **kwargs: Any) -> None:
-        pass
-
-    def series(self, key: str) -> list[float]:
-        return [metrics[key] for _, metrics in self.records if key in metrics]
 
 
 def _fit(batches: int, log_every_n_steps: int) -> tuple[pl.Trainer, MemoryLogger]:
