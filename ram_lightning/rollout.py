@@ -193,57 +193,59 @@ class _FusedRollout(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx: Any, grad_states: Tensor, grad_locations: Tensor) -> tuple[Tensor | None, ...]:
-        spec: RolloutSpec = ctx.spec
-        glimpses, locations, what, where, g, states, gates, cells, *weight_list = ctx.saved_tensors
-        w = RolloutWeights(*weight_list, None, None)
-        steps, batch = g.shape[:2]
-        dtype = g.dtype
-        grad_states = grad_states.to(dtype)
-
-        # The recurrence, backwards: the gradient of each step's pre-activations, then of the previous state.
-        grad_pre = g.new_empty(steps, batch, w.input_weight.shape[0])  # (T, B, Z)
-        carry = carry_cell = None  # gradients reaching h_t and c_t from step t + 1
-        for t in reversed(range(steps)):
-            grad_h = grad_states[t] if carry is None else grad_states[t] + carry  # (B, H)
-            if spec.core_type == "lstm":
-                cell_prev = cells[t - 1] if t > 0 else None
-                carry_cell = _lstm_cell_backward(grad_h, carry_cell, gates[t], cell_prev, cells[t], out=grad_pre[t])
-            elif spec.activation == "relu":
-                _relu_backward(grad_h, states[t], out=grad_pre[t])
-            else:
-                torch.mul(grad_h, 1 - states[t] * states[t], out=grad_pre[t])
-            if t > 0:
-                carry = grad_pre[t] @ w.hidden_weight  # (B, H)
-
-        # Everything else, batched over the T * B glimpses.
-        flat = steps * batch
-        grad_pre_flat = grad_pre.view(flat, -1)  # (T*B, Z)
-        grad_hidden_weight = (  # (Z, H); h_0 = 0 contributes nothing
-            grad_pre[1:].flatten(0, 1).t() @ states[:-1].flatten(0, 1)
-            if steps > 1
-            else torch.zeros_like(w.hidden_weight)
-        )
-        grad_input_weight = grad_pre_flat.t() @ g.view(flat, -1)  # (Z, G)
-        grad_g = _relu_backward(grad_pre_flat @ w.input_weight, g.view(flat, -1))  # (T*B, G)
-        what_size = what.shape[-1]
-        grad_fuse_weight = torch.cat([grad_g.t() @ what.view(flat, -1), grad_g.t() @ where.view(flat, -1)], dim=1)
-        grad_what_where = grad_g @ w.fuse_weight  # (T*B, A + L)
-        grad_what = _relu_backward(grad_what_where[:, :what_size], what.view(flat, -1))  # (T*B, A)
-        grad_where = _relu_backward(grad_what_where[:, what_size:], where.view(flat, -1))  # (T*B, L)
-        grad_where_weight = grad_where.t() @ locations.view(flat, 2).to(dtype)  # (L, 2)
-        weight_grads = (
-            grad_what.t() @ glimpses.view(flat, -1),
-            grad_what.sum(0),
-            grad_where_weight,
-            grad_where.sum(0),
-            grad_fuse_weight,
-            grad_g.sum(0),
-            grad_input_weight,
-            grad_hidden_weight,
-            grad_pre_flat.sum(0),
-        )
-        param_grads = tuple(grad.to(ctx.param_dtype) for grad in weight_grads)
+        with torch.autocast(grad_states.device.type, enabled=False):  # the saved dtypes decide, as in forward
+            param_grads = _backward(ctx.spec, ctx.saved_tensors, grad_states)
+        param_grads = tuple(grad.to(ctx.param_dtype) for grad in param_grads)
         return (None, None, None, None, None, None, *param_grads, None, None)
+
+
+def _backward(spec: RolloutSpec, saved: tuple[Tensor, ...], grad_states: Tensor) -> tuple[Tensor, ...]:
+    """Gradients of the rollout's first nine weights (:class:`RolloutWeights` order) from ``grad_states`` (T, B, H)."""
+    glimpses, locations, what, where, g, states, gates, cells, *weight_list = saved
+    w = RolloutWeights(*weight_list, None, None)
+    steps, batch = g.shape[:2]
+    dtype = g.dtype
+    grad_states = grad_states.to(dtype)
+
+    # The recurrence, backwards: the gradient of each step's pre-activations, then of the previous state.
+    grad_pre = g.new_empty(steps, batch, w.input_weight.shape[0])  # (T, B, Z)
+    carry = carry_cell = None  # gradients reaching h_t and c_t from step t + 1
+    for t in reversed(range(steps)):
+        grad_h = grad_states[t] if carry is None else grad_states[t] + carry  # (B, H)
+        if spec.core_type == "lstm":
+            cell_prev = cells[t - 1] if t > 0 else None
+            carry_cell = _lstm_cell_backward(grad_h, carry_cell, gates[t], cell_prev, cells[t], out=grad_pre[t])
+        elif spec.activation == "relu":
+            _relu_backward(grad_h, states[t], out=grad_pre[t])
+        else:
+            torch.mul(grad_h, 1 - states[t] * states[t], out=grad_pre[t])
+        if t > 0:
+            carry = grad_pre[t] @ w.hidden_weight  # (B, H)
+
+    # Everything else, batched over the T * B glimpses.
+    flat = steps * batch
+    grad_pre_flat = grad_pre.view(flat, -1)  # (T*B, Z)
+    grad_hidden_weight = (  # (Z, H); h_0 = 0 contributes nothing
+        grad_pre[1:].flatten(0, 1).t() @ states[:-1].flatten(0, 1) if steps > 1 else torch.zeros_like(w.hidden_weight)
+    )
+    grad_input_weight = grad_pre_flat.t() @ g.view(flat, -1)  # (Z, G)
+    grad_g = _relu_backward(grad_pre_flat @ w.input_weight, g.view(flat, -1))  # (T*B, G)
+    what_size = what.shape[-1]
+    grad_fuse_weight = torch.cat([grad_g.t() @ what.view(flat, -1), grad_g.t() @ where.view(flat, -1)], dim=1)
+    grad_what_where = grad_g @ w.fuse_weight  # (T*B, A + L)
+    grad_what = _relu_backward(grad_what_where[:, :what_size], what.view(flat, -1))  # (T*B, A)
+    grad_where = _relu_backward(grad_what_where[:, what_size:], where.view(flat, -1))  # (T*B, L)
+    return (
+        grad_what.t() @ glimpses.view(flat, -1),  # (A, D)
+        grad_what.sum(0),
+        grad_where.t() @ locations.view(flat, 2).to(dtype),  # (L, 2)
+        grad_where.sum(0),
+        grad_fuse_weight,  # (G, A + L)
+        grad_g.sum(0),
+        grad_input_weight,
+        grad_hidden_weight,
+        grad_pre_flat.sum(0),
+    )
 
 
 def _relu_backward(grad: Tensor, output: Tensor, out: Tensor | None = None) -> Tensor:
