@@ -30,8 +30,8 @@ class Retina(nn.Module):
     Every patch is area-averaged down to ``patch_size`` x ``patch_size``; pixels outside the image read as zero.
 
     Locations are real ``(x, y)`` pairs in ``[-1, 1]``: ``(0, 0)`` is the image centre, ``(-1, -1)`` the top-left
-    corner and ``(1, 1)`` the bottom-right one. The whole batch is read with one gather: all scales share the centre,
-    so the smaller patches are central crops of the largest.
+    corner and ``(1, 1)`` the bottom-right one. The whole batch is read at once (see :meth:`read`): all scales
+    share the centre, so the smaller patches are central crops of the largest.
 
     Args:
         patch_size: side ``g`` of the first (finest) patch and of every resized patch.
@@ -92,18 +92,7 @@ class Retina(nn.Module):
         Returns:
             ``(B, num_scales, C, patch_size, patch_size)`` glimpses, finest scale first.
         """
-        batch, channels, height, width = images.shape
-        largest = self.largest_size
-        x0, y0 = self._top_left(locations, height, width)  # (B,), (B,)
-        steps = torch.arange(largest, device=images.device)
-        rows = y0[:, None] + steps  # (B, P)
-        cols = x0[:, None] + steps  # (B, P)
-        valid = ((rows >= 0) & (rows < height))[:, :, None] & ((cols >= 0) & (cols < width))[:, None, :]
-        flat_index = rows.clamp(0, height - 1)[:, :, None] * width + cols.clamp(0, width - 1)[:, None, :]
-        flat_index = flat_index.view(batch, 1, largest * largest).expand(batch, channels, -1)
-        patch = images.reshape(batch, channels, height * width).gather(2, flat_index)  # (B, C, P*P)
-        patch = patch.view(batch, channels, largest, largest) * valid[:, None].to(images.dtype)
-        return self._scales(patch)
+        return self.read(self.pad(images), locations)
 
     @property
     def margin(self) -> int:
