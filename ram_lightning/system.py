@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from typing import Any, Literal
 
 import pytorch_lightning as pl
@@ -19,6 +21,8 @@ from ram_lightning.model import BaselineType, InitLocation, RAMOutput, Recurrent
 from ram_lightning.modules import Activation, CoreType
 
 Autocast = Literal["auto", "bf16", "off"]
+# Base seed of the Monte-Carlo evaluation's noise (plus the batch index).
+EVALUATION_SEED = 20141
 
 
 class RAMSystem(pl.LightningModule):
@@ -198,14 +202,14 @@ class RAMSystem(pl.LightningModule):
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         images, targets = batch
-        self.val_acc.update(self(images), targets)
+        self.val_acc.update(self._evaluate(images, batch_idx), targets)
 
     def on_validation_epoch_end(self) -> None:
         self._log_accuracy("val", self.val_acc)
 
     def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         images, targets = batch
-        self.test_acc.update(self(images), targets)
+        self.test_acc.update(self._evaluate(images, batch_idx), targets)
 
     def on_test_epoch_end(self) -> None:
         self._log_accuracy("test", self.test_acc)
@@ -213,9 +217,22 @@ class RAMSystem(pl.LightningModule):
     def predict_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> dict[str, Tensor]:
         """Returns ``preds`` ``(B,)``, ``targets`` ``(B,)`` and glimpse ``locations`` ``(B, T, 2)``."""
         images, targets = batch
-        with self._autocast():
+        with self._autocast(), self._evaluation_noise(images.device, batch_idx):
             log_probs, locations = self.model.predict_log_probs(images, self.hparams.eval_samples)
         return {"preds": log_probs.argmax(dim=-1), "targets": targets, "locations": locations}
+
+    def _evaluate(self, images: Tensor, batch_idx: int) -> Tensor:
+        """Final class log-probabilities ``(B, num_classes)`` of an evaluation batch, reproducibly."""
+        with self._evaluation_noise(images.device, batch_idx):
+            return self(images)
+
+    def _evaluation_noise(self, device: torch.device, batch_idx: int) -> contextlib.AbstractContextManager:
+        """Monte-Carlo evaluation draws its noise from a generator seeded by the batch index, so that an error is
+        the same on every run and machine (for the same evaluation batch size) and training's random stream is
+        left untouched. Nothing to do when evaluation follows the policy mean."""
+        if self.hparams.eval_samples == 0:
+            return contextlib.nullcontext()
+        return _seeded_rng(device, EVALUATION_SEED + batch_idx)
 
     def configure_optimizers(self) -> Any:
         optimizer = self.optimizer_factory(self.parameters())
@@ -330,3 +347,13 @@ def _check_config(config: dict[str, Any]) -> None:
             "(model.patch_size * model.scale_factor ** (model.num_scales - 1)), "
             f"more than twice the {image}px image: lower model.num_scales, model.patch_size or model.scale_factor"
         )
+
+
+@contextlib.contextmanager
+def _seeded_rng(device: torch.device, seed: int) -> Iterator[None]:
+    """Runs the block with the global random stream of ``device`` (and the CPU) seeded to ``seed``, then restores
+    both streams as they were."""
+    devices = [device] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices, device_type="cuda"):
+        torch.manual_seed(seed)
+        yield

@@ -65,3 +65,20 @@ def test_resumed_run_equals_uninterrupted_run(data_dir, tmp_path):
     after = _weights(tmp_path / "part" / "mnist" / "version_1" / "checkpoints" / "last.ckpt")
     for key in full:
         assert torch.allclose(full[key], after[key], rtol=0, atol=1e-6), key
+
+
+def test_monte_carlo_evaluation_is_seeded_by_batch_and_leaves_the_training_stream_alone():
+    from ram_lightning.system import RAMSystem
+
+    system = RAMSystem(eval_samples=4, std=0.3, init_location="random", autocast="off").eval()
+    images = torch.rand(16, 1, 28, 28)
+    torch.manual_seed(0)
+    first = system._evaluate(images, batch_idx=3)
+    after_first = torch.rand(1)
+    torch.manual_seed(1)  # another global stream: the evaluation must not depend on it
+    second = system._evaluate(images, batch_idx=3)
+    other_batch = system._evaluate(images, batch_idx=4)
+    assert torch.equal(first, second)
+    assert not torch.equal(first, other_batch), "each batch draws its own noise"
+    torch.manual_seed(0)
+    assert torch.equal(torch.rand(1), after_first), "the global stream is where it was before the evaluation"
