@@ -14,7 +14,8 @@ For each config, after a warm-up, the median over ``--repeats`` runs of:
 - ``fit``: ``Trainer.fit`` epochs of ``--fit-batches`` batches (``limit_train_batches``, no validation), with a
   TensorBoard logger in a temporary directory and the config's ``precision`` and ``log_every_n_steps``; without the
   config's callbacks, progress bar, model summary and checkpoints;
-- ``eval``: the validation step (deterministic rollout, accuracy update, no gradient) on one batch in memory.
+- ``eval``: the validation step (the config's evaluation mode: the policy mean, or ``model.eval_samples`` sampled
+  rollouts; accuracy update, no gradient) on one batch in memory, in images/s.
 
 Everything runs in this process, one measurement at a time: on a machine shared with other jobs the figures drop
 (see the load average printed in the header), so compare ratios measured in the same run.
