@@ -11,6 +11,9 @@ from ram_lightning.cli import create_cli
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = ["--config", str(REPO_ROOT / "configs/mnist.yaml"), "--config", str(REPO_ROOT / "configs/trainer/ddp.yaml")]
+# Evaluation along the policy mean: Monte-Carlo evaluation seeds its noise by each process's batch index, so with two
+# processes the same image gets other noise than with one (an equally valid estimate, not the same number).
+MEAN_PATH = ["--model.eval_samples", "0"]
 
 
 def _scalars(log_dir: Path, tag: str) -> list[float]:
@@ -36,6 +39,7 @@ def test_two_process_fit_and_test_match_single_process(data_dir, tmp_path):
         "2",
         "--trainer.enable_progress_bar",
         "false",
+        *MEAN_PATH,
     ]
     fit = [
         *CONFIGS,
@@ -68,7 +72,7 @@ def test_two_process_fit_and_test_match_single_process(data_dir, tmp_path):
     assert len(ddp_acc) == 1
 
     single_args = ["test", "--config", str(REPO_ROOT / "configs" / "mnist.yaml"), *common[:6], "--ckpt_path"]
-    single_args += [str(checkpoint), "--trainer.logger", "false", "--trainer.enable_progress_bar", "false"]
+    single_args += [str(checkpoint), "--trainer.logger", "false", "--trainer.enable_progress_bar", "false", *MEAN_PATH]
     single = create_cli([*single_args, "--trainer.default_root_dir", str(tmp_path / "single")])
     assert single.trainer.world_size == 1
     assert ddp_acc[0] == pytest.approx(float(single.trainer.callback_metrics["test/acc"]), abs=1e-7)
