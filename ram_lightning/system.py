@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
 from typing import Any, Literal
 
 import pytorch_lightning as pl
@@ -19,6 +18,7 @@ from ram_lightning.errors import ConfigError, TrainingDivergedError
 from ram_lightning.losses import LossTerms, hybrid_loss
 from ram_lightning.model import BaselineType, InitLocation, RAMOutput, RecurrentAttention
 from ram_lightning.modules import Activation, CoreType
+from ram_lightning.seeding import seeded_random_state
 
 Autocast = Literal["auto", "bf16", "off"]
 # Base seed of the Monte-Carlo evaluation's noise (plus the batch index).
@@ -232,7 +232,7 @@ class RAMSystem(pl.LightningModule):
         left untouched. Nothing to do when evaluation follows the policy mean."""
         if self.hparams.eval_samples == 0:
             return contextlib.nullcontext()
-        return _seeded_rng(device, EVALUATION_SEED + batch_idx)
+        return seeded_random_state(device, EVALUATION_SEED + batch_idx)
 
     def configure_optimizers(self) -> Any:
         optimizer = self.optimizer_factory(self.parameters())
@@ -347,13 +347,3 @@ def _check_config(config: dict[str, Any]) -> None:
             "(model.patch_size * model.scale_factor ** (model.num_scales - 1)), "
             f"more than twice the {image}px image: lower model.num_scales, model.patch_size or model.scale_factor"
         )
-
-
-@contextlib.contextmanager
-def _seeded_rng(device: torch.device, seed: int) -> Iterator[None]:
-    """Runs the block with the global random stream of ``device`` (and the CPU) seeded to ``seed``, then restores
-    both streams as they were."""
-    devices = [device] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices, device_type="cuda"):
-        torch.manual_seed(seed)
-        yield

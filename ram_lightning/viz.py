@@ -18,6 +18,7 @@ from torch import Tensor
 
 from ram_lightning.model import RecurrentAttention
 from ram_lightning.retina import Retina
+from ram_lightning.seeding import seeded_random_state
 
 RGB = tuple[int, int, int]
 
@@ -89,9 +90,7 @@ def record_rollout(model: RecurrentAttention, images: Tensor, sample: bool = Fal
     Returns:
         A :class:`Rollout` with every tensor on the CPU.
     """
-    devices = [images.device] if images.device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(seed)
+    with seeded_random_state(images.device, seed):
         output = model(images, sample=sample)
     height, width = images.shape[-2:]
     locations = output.locations  # (B, T, 2)
