@@ -80,6 +80,23 @@ def reinforce_loss(log_pi: Tensor, rewards: Tensor, baselines: Tensor) -> Tensor
     return -(log_pi * advantage).sum(dim=1).mean()
 
 
+def leave_one_out_baselines(rewards: Tensor, samples_per_image: int) -> Tensor:
+    """For each episode, the mean reward of the same image's other ``M - 1`` rollouts.
+
+    Args:
+        rewards: ``(B * M,)`` rewards, the ``M`` rollouts of each image contiguous (episode ``b * M + m``).
+        samples_per_image: ``M >= 2``.
+
+    Returns:
+        ``(B * M,)`` baselines, detached.
+    """
+    if samples_per_image < 2:
+        raise ValueError(f"the leave-one-out baseline needs >= 2 rollouts per image, got {samples_per_image}")
+    grouped = rewards.detach().view(-1, samples_per_image)  # (B, M)
+    others = grouped.sum(dim=1, keepdim=True) - grouped  # (B, M)
+    return (others / (samples_per_image - 1)).view(-1)
+
+
 def baseline_loss(baselines: Tensor, rewards: Tensor) -> Tensor:
     """Mean squared error between the baselines ``(B, T)`` and the reward ``(B,)`` of every step."""
     return F.mse_loss(baselines, rewards.detach()[:, None].expand_as(baselines))
@@ -91,23 +108,29 @@ def hybrid_loss(
     reinforce_weight: float = 1.0,
     baseline_weight: float = 1.0,
     per_step_weight: float = 0.0,
+    leave_one_out_samples: int | None = None,
 ) -> LossTerms:
-    """The hybrid supervised + reinforcement loss of RAM.
+    """The hybrid supervised + reinforcement loss of RAM, averaged over the ``B`` episodes of a rollout.
 
     Args:
-        output: a rollout of the model.
-        targets: ``(B,)`` class indices.
+        output: a rollout of the model (``B`` episodes; ``B / M`` images when each has ``M`` rollouts).
+        targets: ``(B,)`` class index of each episode's image.
         reinforce_weight: weight of the REINFORCE term.
         baseline_weight: weight of the baseline regression term.
         per_step_weight: weight of the classification after the earlier glimpses.
+        leave_one_out_samples: ``M``: replace the output's baselines by the mean reward of the same image's
+            other ``M - 1`` rollouts (:func:`leave_one_out_baselines`); ``None`` keeps them.
 
     Returns:
         The :class:`LossTerms`.
     """
     rewards = reward(output.log_probs[:, -1].detach(), targets)
+    baselines = output.baselines
+    if leave_one_out_samples is not None:
+        baselines = leave_one_out_baselines(rewards, leave_one_out_samples)[:, None].expand_as(output.log_pi)
     classification = classification_loss(output.log_probs, targets, per_step_weight)
-    reinforce = reinforce_loss(output.log_pi, rewards, output.baselines)
-    baseline = baseline_loss(output.baselines, rewards)
+    reinforce = reinforce_loss(output.log_pi, rewards, baselines)
+    baseline = baseline_loss(baselines, rewards)
     total = classification
     # A term of weight 0 is left out, so its parameters get no gradient at all (rather than a zero one, which
     # optimizers with momentum or weight decay would still act on).

@@ -14,6 +14,7 @@ from ram_lightning.modules import (
     CoreType,
     GlimpseNetwork,
     LearnedBaseline,
+    LeaveOneOutBaseline,
     LocationPolicy,
     RunningMeanBaseline,
 )
@@ -21,7 +22,8 @@ from ram_lightning.retina import Retina
 from ram_lightning.rollout import RolloutSpec, RolloutWeights, fused_rollout
 
 InitLocation = Literal["random", "center"]
-BaselineType = Literal["learned", "running_mean"]
+BaselineType = Literal["learned", "running_mean", "leave_one_out"]
+BASELINES = ("learned", "running_mean", "leave_one_out")
 
 
 class RAMOutput(NamedTuple):
@@ -65,10 +67,13 @@ class RecurrentAttention(nn.Module):
         activation: ``"relu"`` or ``"tanh"`` for the ``rnn`` core.
         std: initial standard deviation of the location policy.
         tanh_mean: squash the policy mean with ``tanh``.
+        clamp_mean: clamp the policy mean to ``[-1, 1]`` instead (exclusive with ``tanh_mean``).
         detach_policy_input: the policy sees a detached ``h_t``, so REINFORCE trains only the policy.
         init_location: first glimpse at the ``"center"``, or at a uniformly ``"random"`` location when sampling
             (deterministic evaluation then starts at the centre, so that it stays deterministic).
-        baseline: ``"learned"`` (``b_t`` from ``h_t``) or ``"running_mean"`` (moving average of the reward).
+        baseline: ``"learned"`` (``b_t`` from ``h_t``), ``"running_mean"`` (moving average of the reward) or
+            ``"leave_one_out"`` (the mean reward of the image's other rollouts, computed by the loss; needs
+            several rollouts per image).
         baseline_momentum: update weight of the ``running_mean`` baseline.
         fused_rollout: unroll with :func:`~ram_lightning.rollout.fused_rollout` (one autograd node whose backward
             batches over time: same outputs and gradients, faster); ``False`` records every step with autograd.
@@ -90,6 +95,7 @@ class RecurrentAttention(nn.Module):
         activation: Activation = "relu",
         std: float = 0.1,
         tanh_mean: bool = True,
+        clamp_mean: bool = False,
         detach_policy_input: bool = True,
         init_location: InitLocation = "center",
         baseline: BaselineType = "learned",
@@ -103,8 +109,8 @@ class RecurrentAttention(nn.Module):
             raise ValueError(f"num_classes must be >= 2, got {num_classes}")
         if init_location not in ("random", "center"):
             raise ValueError(f"init_location must be 'random' or 'center', got {init_location!r}")
-        if baseline not in ("learned", "running_mean"):
-            raise ValueError(f"baseline must be 'learned' or 'running_mean', got {baseline!r}")
+        if baseline not in BASELINES:
+            raise ValueError(f"baseline must be one of {BASELINES}, got {baseline!r}")
         self.num_glimpses = num_glimpses
         self.init_location = init_location
         self.detach_policy_input = detach_policy_input
@@ -115,26 +121,53 @@ class RecurrentAttention(nn.Module):
         self.retina = Retina(patch_size, num_scales, scale_factor)
         self.glimpse = GlimpseNetwork(self.retina, in_channels, glimpse_hidden, location_hidden, glimpse_size)
         self.core = CoreNetwork(glimpse_size, hidden_size, core_type, activation)
-        self.policy = LocationPolicy(hidden_size, std, tanh_mean)
+        self.policy = LocationPolicy(hidden_size, std, tanh_mean, clamp_mean)
         self.action = ActionNetwork(hidden_size, num_classes)
-        self.baseline: LearnedBaseline | RunningMeanBaseline = (
-            LearnedBaseline(hidden_size) if baseline == "learned" else RunningMeanBaseline(baseline_momentum)
-        )
+        self.baseline: LearnedBaseline | RunningMeanBaseline | LeaveOneOutBaseline
+        if baseline == "learned":
+            self.baseline = LearnedBaseline(hidden_size)
+        elif baseline == "running_mean":
+            self.baseline = RunningMeanBaseline(baseline_momentum)
+        else:
+            self.baseline = LeaveOneOutBaseline()
 
-    def forward(self, images: Tensor, sample: bool = True) -> RAMOutput:
-        """Unrolls ``T`` glimpses.
+    def forward(self, images: Tensor, sample: bool = True, samples_per_image: int = 1) -> RAMOutput:
+        """Unrolls ``T`` glimpses, ``M = samples_per_image`` times per image, as one batch of ``B * M`` episodes.
 
         Args:
             images: ``(B, C_in, H_img, W_img)`` images.
             sample: draw locations from the policy (training, Monte-Carlo evaluation); otherwise follow its mean.
+            samples_per_image: rollouts ``M`` of each image; episode ``b * M + m`` is the ``m``-th of image ``b``.
+                The images are indexed, not copied, by the fused rollout.
 
         Returns:
-            A :class:`RAMOutput` of ``(B, T, ...)`` tensors.
+            A :class:`RAMOutput` of ``(B * M, T, ...)`` tensors.
         """
-        first_location, noise = self._draw_noise(images, sample)
+        if samples_per_image < 1:
+            raise ValueError(f"samples_per_image must be >= 1, got {samples_per_image}")
+        episodes = images.shape[0] * samples_per_image
+        image_index = None
+        if samples_per_image > 1:
+            image_index = torch.arange(images.shape[0], device=images.device).repeat_interleave(samples_per_image)
+        first_location, noise = self._draw_noise(episodes, images, sample)
         if self.fused_rollout and not images.requires_grad:
-            return self._forward_fused(images, first_location, noise, sample)
-        return self._forward_plain(images, first_location, noise, sample)
+            return self._forward_fused(images, image_index, first_location, noise, sample)
+        episode_images = images if image_index is None else images[image_index]  # (B*M, C, H, W)
+        return self._forward_plain(episode_images, first_location, noise, sample)
+
+    @torch.no_grad()
+    def random_location_log_probs(self, images: Tensor) -> Tensor:
+        """Class log-probabilities ``(B, T, C)`` after each glimpse when every location, the first one included, is
+        drawn uniformly from ``[-1, 1]^2`` instead of by the policy: what the model does without attention.
+
+        The random numbers come from the global stream (seed it for a reproducible figure).
+        """
+        previous = self.random_glimpses
+        self.random_glimpses = True
+        try:
+            return self(images, sample=True).log_probs
+        finally:
+            self.random_glimpses = previous
 
     def _forward_plain(self, images: Tensor, location: Tensor, noise: Tensor | None, sample: bool) -> RAMOutput:
         """The rollout step by step, every operation recorded by autograd (the reference for the fused one)."""
@@ -160,7 +193,14 @@ class RecurrentAttention(nn.Module):
                 location, log_pi = self.policy(self._full_precision(policy_input), sample, step_noise)
         return self._output(torch.stack(hiddens[1:]), torch.stack(locations), torch.stack(log_pis))
 
-    def _forward_fused(self, images: Tensor, first_location: Tensor, noise: Tensor | None, sample: bool) -> RAMOutput:
+    def _forward_fused(
+        self,
+        images: Tensor,
+        image_index: Tensor | None,
+        first_location: Tensor,
+        noise: Tensor | None,
+        sample: bool,
+    ) -> RAMOutput:
         """The rollout as one autograd node; the policy's log-density is recomputed here, batched over time."""
         spec = RolloutSpec(
             self.retina,
@@ -168,6 +208,7 @@ class RecurrentAttention(nn.Module):
             self.core.core_type,
             self.core.activation,
             self.policy.tanh_mean,
+            self.policy.clamp_mean,
             sample,
             self.random_glimpses,
         )
@@ -185,9 +226,9 @@ class RecurrentAttention(nn.Module):
             policy.mean.weight.detach(),
             policy.mean.bias.detach(),
         )
-        rollout = fused_rollout(spec, weights, images, first_location, noise, policy.std)
+        rollout = fused_rollout(spec, weights, images, first_location, noise, policy.std, image_index)
         states = self._full_precision(rollout.states)  # (T, B, H): h_1 .. h_T
-        log_pi = images.new_zeros(self.num_glimpses, images.shape[0])  # (T, B)
+        log_pi = images.new_zeros(self.num_glimpses, first_location.shape[0])  # (T, B)
         if not self.random_glimpses and self.num_glimpses > 1:
             # The policy again, batched over time, for the log-density (and its gradient) of the same samples.
             policy_input = states[:-1].detach() if self.detach_policy_input else states[:-1]  # (T-1, B, H)
@@ -240,14 +281,15 @@ class RecurrentAttention(nn.Module):
         log_probs = output.log_probs[:, -1].view(num_samples, batch, -1).mean(dim=0)
         return log_probs, output.locations[:batch]
 
-    def _draw_noise(self, images: Tensor, sample: bool) -> tuple[Tensor, Tensor | None]:
-        """All the rollout's randomness, drawn up front so that every rollout implementation consumes it alike.
+    def _draw_noise(self, batch: int, images: Tensor, sample: bool) -> tuple[Tensor, Tensor | None]:
+        """All the rollout's randomness for ``batch`` episodes, drawn up front so that every rollout implementation
+        consumes it alike (``images`` gives the device and dtype).
 
         Returns:
             The first location ``(B, 2)``, and ``(T-1, B, 2)``: the locations of the next glimpses when they are
             random, else standard normal noise for the policy's samples (``None`` when following the mean).
         """
-        batch, steps = images.shape[0], self.num_glimpses
+        steps = self.num_glimpses
         if self.random_glimpses:
             locations = self._uniform_locations((steps, batch), images)
             return locations[0], locations[1:]

@@ -94,7 +94,7 @@ class CoreNetwork(nn.Module):
 
 
 class LocationPolicy(nn.Module):
-    """Gaussian location policy ``pi(l | h) = N(l; mu(h), std^2 I)`` with ``mu(h) = W h`` (optionally ``tanh``).
+    """Gaussian location policy ``pi(l | h) = N(l; mu(h), std^2 I)`` with ``mu(h) = W h``, optionally bounded.
 
     ``std`` is a buffer, not a parameter: it is saved in checkpoints and annealed by callbacks through
     ``policy.std``. Sampled locations are detached (they are actions, not functions of the parameters), so the
@@ -105,20 +105,27 @@ class LocationPolicy(nn.Module):
         hidden_size: size of ``h``.
         std: standard deviation of the policy, shared by both coordinates.
         tanh_mean: squash the mean into ``(-1, 1)`` with ``tanh``.
+        clamp_mean: clamp the mean to ``[-1, 1]`` (no gradient reaches a mean outside it); exclusive with
+            ``tanh_mean``.
     """
 
-    def __init__(self, hidden_size: int, std: float, tanh_mean: bool = True) -> None:
+    def __init__(self, hidden_size: int, std: float, tanh_mean: bool = True, clamp_mean: bool = False) -> None:
         super().__init__()
         if not std > 0:
             raise ValueError(f"std must be > 0, got {std}")
+        if tanh_mean and clamp_mean:
+            raise ValueError("tanh_mean and clamp_mean both bound the policy mean; set one of them to false")
         self.mean = nn.Linear(hidden_size, 2)
         self.tanh_mean = tanh_mean
+        self.clamp_mean = clamp_mean
         self.register_buffer("std", torch.tensor(float(std)))
 
     def mean_location(self, hidden: Tensor) -> Tensor:
         """``hidden`` ``(B, H)`` -> policy mean ``(B, 2)``."""
         mean = self.mean(hidden)
-        return torch.tanh(mean) if self.tanh_mean else mean
+        if self.tanh_mean:
+            return torch.tanh(mean)
+        return mean.clamp(-1.0, 1.0) if self.clamp_mean else mean
 
     def forward(self, hidden: Tensor, sample: bool, noise: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """Chooses the next location (any leading dimensions, e.g. ``(T, B, H)``, work as ``(B, H)``).
@@ -171,6 +178,21 @@ class LearnedBaseline(nn.Module):
 
     def update(self, reward: Tensor) -> None:
         """Nothing to do: this baseline learns through its loss term."""
+
+
+class LeaveOneOutBaseline(nn.Module):
+    """Baseline of ``M`` rollouts of the same image: the mean reward of the image's other ``M - 1`` rollouts.
+
+    It depends on the rewards, which exist only after the rollout, so the loss computes it
+    (:func:`ram_lightning.losses.leave_one_out_baselines`); in the rollout's output it is zero.
+    """
+
+    def forward(self, hidden: Tensor) -> Tensor:
+        """``hidden`` ``(B, T, H)`` -> zeros ``(B, T)`` (the loss replaces them)."""
+        return hidden.new_zeros(hidden.shape[:-1])
+
+    def update(self, reward: Tensor) -> None:
+        """Nothing to keep between steps."""
 
 
 class RunningMeanBaseline(nn.Module):

@@ -104,7 +104,9 @@ class Retina(nn.Module):
         m = self.margin
         return F.pad(images, (m, m, m, m))
 
-    def read(self, padded: Tensor, locations: Tensor, out: Tensor | None = None) -> Tensor:
+    def read(
+        self, padded: Tensor, locations: Tensor, out: Tensor | None = None, image_index: Tensor | None = None
+    ) -> Tensor:
         """Same glimpses as :meth:`forward`, from images already padded by :meth:`pad` (no bounds checks).
 
         Meant for a rollout that reads the same images many times: the border is added once, and each read copies
@@ -112,14 +114,16 @@ class Retina(nn.Module):
         Locations outside ``[-1, 1]`` read the nearest patch inside the padded image instead of a partly blank one.
 
         Args:
-            padded: ``(B, C, H + 2m, W + 2m)`` output of :meth:`pad`.
+            padded: ``(N, C, H + 2m, W + 2m)`` output of :meth:`pad`.
             locations: ``(B, 2)`` glimpse centres ``(x, y)`` in ``[-1, 1]`` of the unpadded image.
             out: optional ``(B, num_scales, C, patch_size, patch_size)`` tensor to write the glimpses to.
+            image_index: ``(B,)`` which of the ``N`` images each glimpse reads (``None``: glimpse ``b`` reads
+                image ``b``, ``N = B``), so that several glimpses of one image need no copies of it.
 
         Returns:
             ``(B, num_scales, C, patch_size, patch_size)`` glimpses, finest scale first.
         """
-        batch, _, padded_height, padded_width = padded.shape
+        _, _, padded_height, padded_width = padded.shape
         m, largest = self.margin, self.largest_size
         geometry = self._geometry(padded_height, padded_width, padded.device)
         # As _top_left, for x and y at once: floor(centre - largest / 2 + 1/2), then shifted by the margin.
@@ -127,8 +131,9 @@ class Retina(nn.Module):
         corner = torch.floor(centre - 0.5 * largest + 0.5).long() + m  # (B, 2)
         corner = corner.clamp_(min=geometry.lowest, max=geometry.highest)
         windows = padded.unfold(2, largest, 1).unfold(3, largest, 1)  # (B, C, H'', W'', P, P), a view
-        samples = torch.arange(batch, device=padded.device)
-        patch = windows[samples, :, corner[:, 1], corner[:, 0]]  # (B, C, P, P)
+        if image_index is None:
+            image_index = torch.arange(locations.shape[0], device=padded.device)
+        patch = windows[image_index, :, corner[:, 1], corner[:, 0]]  # (B, C, P, P)
         return self._scales(patch, out)
 
     def _geometry(self, padded_height: int, padded_width: int, device: torch.device) -> _PaddedGeometry:

@@ -41,6 +41,7 @@ class RolloutSpec(NamedTuple):
         core_type: ``"rnn"`` or ``"lstm"``.
         activation: ``"relu"`` or ``"tanh"`` (``rnn`` core).
         tanh_mean: the policy mean is squashed with ``tanh``.
+        clamp_mean: the policy mean is clamped to ``[-1, 1]``.
         sample: locations are drawn from the policy (else its mean is followed).
         random_glimpses: locations are the given uniform ones, not the policy's.
     """
@@ -50,6 +51,7 @@ class RolloutSpec(NamedTuple):
     core_type: str
     activation: str
     tanh_mean: bool
+    clamp_mean: bool
     sample: bool
     random_glimpses: bool
 
@@ -93,17 +95,20 @@ def fused_rollout(
     first_location: Tensor,
     noise: Tensor | None,
     std: Tensor,
+    image_index: Tensor | None = None,
 ) -> RolloutOutput:
-    """Unrolls RAM's ``T`` glimpses as one autograd node.
+    """Unrolls RAM's ``T`` glimpses of ``B`` episodes as one autograd node.
 
     Args:
         spec: the rollout's settings.
         weights: the parameters (policy ones detached).
-        images: ``(B, C, H_img, W_img)`` images; they receive no gradient.
+        images: ``(N, C, H_img, W_img)`` images; they receive no gradient.
         first_location: ``(B, 2)`` location of the first glimpse, in ``[-1, 1]``.
         noise: ``(T - 1, B, 2)``: standard normal noise of the policy's samples when ``spec.sample``, or the
             locations themselves (in ``[-1, 1]``) when ``spec.random_glimpses``; ``None`` when following the mean.
         std: ``()`` standard deviation of the policy.
+        image_index: ``(B,)`` the image each episode looks at (several rollouts of one image read the same
+            tensor, uncopied); ``None``: episode ``b`` looks at image ``b`` (``N = B``).
 
     Returns:
         A :class:`RolloutOutput`.
@@ -111,9 +116,11 @@ def fused_rollout(
     device_type = images.device.type
     compute_dtype = torch.get_autocast_dtype(device_type) if torch.is_autocast_enabled(device_type) else images.dtype
     if noise is None:
-        noise = images.new_zeros(spec.num_glimpses - 1, images.shape[0], 2)
+        noise = images.new_zeros(spec.num_glimpses - 1, first_location.shape[0], 2)
     with torch.autocast(device_type, enabled=False):
-        states, locations = _FusedRollout.apply(spec, compute_dtype, images, first_location, noise, std, *weights)
+        states, locations = _FusedRollout.apply(
+            spec, compute_dtype, images, first_location, noise, std, image_index, *weights
+        )
     return RolloutOutput(states, locations)
 
 
@@ -129,9 +136,10 @@ class _FusedRollout(torch.autograd.Function):
         first_location: Tensor,
         noise: Tensor,
         std: Tensor,
+        image_index: Tensor | None,
         *weight_list: Tensor,
     ) -> tuple[Tensor, Tensor]:
-        steps, batch = spec.num_glimpses, images.shape[0]
+        steps, batch = spec.num_glimpses, first_location.shape[0]
         lstm = spec.core_type == "lstm"
         w = RolloutWeights(*(weight.to(dtype) for weight in weight_list[:9]), *weight_list[9:])
         what_size, fuse_size = w.what_weight.shape[0], w.fuse_weight.shape[0]
@@ -159,7 +167,7 @@ class _FusedRollout(torch.autograd.Function):
 
         locations[0] = first_location
         for t in range(steps):
-            retina.read(padded, location_t[t], out=glimpse_t[t].view(glimpse_shape))
+            retina.read(padded, location_t[t], out=glimpse_t[t].view(glimpse_shape), image_index=image_index)
             torch.addmm(w.what_bias, glimpse_t[t], w.what_weight.t(), out=what_t[t]).relu_()  # (B, A)
             location = location_t[t] if dtype == locations.dtype else location_t[t].to(dtype)
             torch.addmm(w.where_bias, location, w.where_weight.t(), out=where_t[t]).relu_()  # (B, L)
@@ -182,6 +190,8 @@ class _FusedRollout(torch.autograd.Function):
             mean = torch.addmm(w.policy_bias, state, w.policy_weight.t())  # (B, 2)
             if spec.tanh_mean:
                 mean = mean.tanh_()
+            elif spec.clamp_mean:
+                mean = mean.clamp_(-1.0, 1.0)
             # As LocationPolicy.forward: the sample mean + std * noise, clamped.
             torch.clamp(torch.add(mean, noise_t[t], out=raw) if sampled else mean, -1.0, 1.0, out=location_t[t + 1])
 
@@ -196,7 +206,7 @@ class _FusedRollout(torch.autograd.Function):
         with torch.autocast(grad_states.device.type, enabled=False):  # the saved dtypes decide, as in forward
             param_grads = _backward(ctx.spec, ctx.saved_tensors, grad_states)
         param_grads = tuple(grad.to(ctx.param_dtype) for grad in param_grads)
-        return (None, None, None, None, None, None, *param_grads, None, None)
+        return (None, None, None, None, None, None, None, *param_grads, None, None)
 
 
 def _backward(spec: RolloutSpec, saved: tuple[Tensor, ...], grad_states: Tensor) -> tuple[Tensor, ...]:

@@ -13,7 +13,8 @@ from torch import Tensor
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 from torchmetrics.classification import MulticlassAccuracy
 
-from ram_lightning.checkpoint import state_mismatch
+from ram_lightning.checkpoint import load_checkpoint, state_mismatch
+from ram_lightning.diagnostics import AttentionDiagnostics
 from ram_lightning.errors import ConfigError, TrainingDivergedError
 from ram_lightning.losses import LossTerms, hybrid_loss
 from ram_lightning.model import BaselineType, InitLocation, RAMOutput, RecurrentAttention
@@ -48,17 +49,25 @@ class RAMSystem(pl.LightningModule):
         activation: ``"relu"`` or ``"tanh"`` (``rnn`` core).
         std: initial standard deviation of the location policy (in units of the half-width of the image).
         tanh_mean: squash the policy mean with ``tanh``.
-        detach_policy_input: the policy sees a detached core state (REINFORCE trains only the policy).
+        clamp_mean: clamp the policy mean to ``[-1, 1]`` instead (exclusive with ``tanh_mean``).
+        detach_policy_input: the policy sees a detached core state (REINFORCE trains only the policy); ``False``
+            lets REINFORCE train the core and the glimpse network too.
         init_location: first glimpse at the ``"center"`` or at a ``"random"`` location.
-        baseline: ``"learned"`` or ``"running_mean"``.
+        baseline: ``"learned"``, ``"running_mean"`` or ``"leave_one_out"`` (the mean reward of the same image's
+            other rollouts; needs ``train_samples >= 2``).
         baseline_momentum: update weight of the ``running_mean`` baseline.
         reinforce_weight: weight of the REINFORCE term.
         baseline_weight: weight of the baseline regression term.
         per_step_weight: weight of the classification after the earlier glimpses (0: last glimpse only).
+        train_samples: rollouts ``M`` of each training image per step, run as one batch of ``B * M`` episodes;
+            the classification and REINFORCE terms average over all of them.
         eval_samples: ``0`` evaluates with the policy mean; ``M > 0`` averages ``M`` sampled rollouts.
         gradient_clip_norm: clip the gradient's global norm to this value (``None``: no clipping).
         fused_rollout: unroll the glimpses as one autograd node with a batched backward (faster, same results);
             ``False`` records every operation with autograd (the reference implementation).
+        init_weights: a checkpoint whose weights a new training starts from (fine-tuning, or continuing a finished
+            run with a new schedule): the optimizer, schedule and epochs start afresh and ``std`` stays as
+            configured. Ignored when a run is resumed with ``--ckpt_path``.
         autocast: run the glimpse and core networks' matrix products in bfloat16 (``torch.autocast``) for training
             and evaluation: ``"bf16"``, ``"off"``, or ``"auto"``: on CPUs with native bfloat16 arithmetic
             (AVX512-BF16 or AMX), off elsewhere. Locations, the policy and the heads stay in float32.
@@ -83,6 +92,7 @@ class RAMSystem(pl.LightningModule):
         activation: Activation = "relu",
         std: float = 0.1,
         tanh_mean: bool = True,
+        clamp_mean: bool = False,
         detach_policy_input: bool = True,
         init_location: InitLocation = "center",
         baseline: BaselineType = "learned",
@@ -90,9 +100,11 @@ class RAMSystem(pl.LightningModule):
         reinforce_weight: float = 1.0,
         baseline_weight: float = 1.0,
         per_step_weight: float = 0.0,
+        train_samples: int = 1,
         eval_samples: int = 0,
         gradient_clip_norm: float | None = None,
         fused_rollout: bool = True,
+        init_weights: str | None = None,
         autocast: Autocast = "auto",
         optimizer: OptimizerCallable = torch.optim.Adam,
         lr_scheduler: LRSchedulerCallable | None = None,
@@ -122,6 +134,7 @@ class RAMSystem(pl.LightningModule):
                 activation=activation,
                 std=std,
                 tanh_mean=tanh_mean,
+                clamp_mean=clamp_mean,
                 detach_policy_input=detach_policy_input,
                 init_location=init_location,
                 baseline=baseline,
@@ -133,6 +146,8 @@ class RAMSystem(pl.LightningModule):
         self.train_acc = MulticlassAccuracy(num_classes, average="micro")
         self.val_acc = MulticlassAccuracy(num_classes, average="micro")
         self.test_acc = MulticlassAccuracy(num_classes, average="micro")
+        self.val_diagnostics = AttentionDiagnostics(num_glimpses)
+        self.test_diagnostics = AttentionDiagnostics(num_glimpses)
 
     def forward(self, images: Tensor) -> Tensor:
         """``images`` ``(B, C, H, W)`` -> final class log-probabilities ``(B, num_classes)`` (evaluation mode)."""
@@ -140,15 +155,18 @@ class RAMSystem(pl.LightningModule):
             return self.model.predict_log_probs(images, self.hparams.eval_samples)[0]
 
     def training_loss(self, images: Tensor, targets: Tensor) -> tuple[RAMOutput, LossTerms]:
-        """A sampled rollout of ``images`` ``(B, C, H, W)`` and its hybrid loss against ``targets`` ``(B,)``."""
+        """``train_samples`` sampled rollouts of each of ``images`` ``(B, C, H, W)``, and their hybrid loss against
+        ``targets`` ``(B,)``. The output has ``B * M`` episodes, the ``M`` of each image contiguous."""
+        samples = self.hparams.train_samples
         with self._autocast():
-            output = self.model(images, sample=True)
+            output = self.model(images, sample=True, samples_per_image=samples)
         terms = hybrid_loss(
             output,
-            targets,
+            targets.repeat_interleave(samples) if samples > 1 else targets,
             reinforce_weight=self.hparams.reinforce_weight,
             baseline_weight=self.hparams.baseline_weight if self.train_baseline else 0.0,
             per_step_weight=self.hparams.per_step_weight,
+            leave_one_out_samples=samples if self.hparams.baseline == "leave_one_out" else None,
         )
         return output, terms
 
@@ -156,6 +174,7 @@ class RAMSystem(pl.LightningModule):
         images, targets = batch
         write_logs = self._logger_writes(batch_idx)  # before the optimizer step moves global_step
         output, terms = self.training_loss(images, targets)
+        targets = targets.repeat_interleave(self.hparams.train_samples)  # (B * M,): one per episode
         if not torch.isfinite(terms.total):
             self._diverged(terms)
         optimizer = self.optimizers()
@@ -182,6 +201,19 @@ class RAMSystem(pl.LightningModule):
             cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
             torch.set_num_threads(max(1, cores // self.trainer.num_devices))
 
+    def on_fit_start(self) -> None:
+        """Loads ``init_weights`` into a new training (not into a resumed one, whose checkpoint has its own)."""
+        path = self.hparams.init_weights
+        if path is None or self.trainer.ckpt_path is not None:
+            return
+        weights = load_checkpoint(path, require_configs=False)["state_dict"]
+        mismatch = state_mismatch(self.state_dict(), weights)
+        if mismatch:
+            raise ConfigError(f"model.init_weights={path} does not fit this model configuration ({mismatch})")
+        std = self.model.policy.std.clone()
+        self.load_state_dict(weights)
+        self.model.policy.std.copy_(std)
+
     def on_train_epoch_start(self) -> None:
         # The same value on every process: sync_dist only tells Lightning so (no DDP warning), at one reduction.
         self.log("policy/std", self.model.policy.std, on_step=False, on_epoch=True, sync_dist=True)
@@ -203,16 +235,22 @@ class RAMSystem(pl.LightningModule):
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         images, targets = batch
         self.val_acc.update(self._evaluate(images, batch_idx), targets)
+        with self._autocast():
+            self.val_diagnostics.update(self.model, images, targets, batch_idx)
 
     def on_validation_epoch_end(self) -> None:
         self._log_accuracy("val", self.val_acc)
+        self.log_dict(self.val_diagnostics.compute("val"), sync_dist=True)
 
     def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         images, targets = batch
         self.test_acc.update(self._evaluate(images, batch_idx), targets)
+        with self._autocast():
+            self.test_diagnostics.update(self.model, images, targets, batch_idx)
 
     def on_test_epoch_end(self) -> None:
         self._log_accuracy("test", self.test_acc)
+        self.log_dict(self.test_diagnostics.compute("test"), sync_dist=True)
 
     def predict_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> dict[str, Tensor]:
         """Returns ``preds`` ``(B,)``, ``targets`` ``(B,)`` and glimpse ``locations`` ``(B, T, 2)``."""
@@ -331,6 +369,15 @@ def _check_config(config: dict[str, Any]) -> None:
             raise ConfigError(f"model.{key} must be >= 0, got {config[key]}")
     if config["autocast"] not in ("auto", "bf16", "off"):
         raise ConfigError(f"model.autocast must be 'auto', 'bf16' or 'off', got {config['autocast']!r}")
+    if config["train_samples"] < 1:
+        raise ConfigError(f"model.train_samples must be >= 1, got {config['train_samples']}")
+    if config["baseline"] == "leave_one_out" and config["train_samples"] < 2:
+        raise ConfigError(
+            "model.baseline=leave_one_out averages the rewards of an image's other rollouts, so it needs "
+            f"model.train_samples >= 2, got {config['train_samples']}"
+        )
+    if config["tanh_mean"] and config["clamp_mean"]:
+        raise ConfigError("model.tanh_mean and model.clamp_mean both bound the policy mean; set one of them to false")
     if config["eval_samples"] < 0:
         raise ConfigError(f"model.eval_samples must be >= 0, got {config['eval_samples']}")
     if config["gradient_clip_norm"] is not None and not config["gradient_clip_norm"] > 0:

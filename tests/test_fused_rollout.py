@@ -17,6 +17,7 @@ OPTIONS = {
     "three_scales": {"patch_size": 6, "num_scales": 3, "num_glimpses": 5},
     "policy_gradient_into_core": {"detach_policy_input": False, "core_type": "lstm"},
     "linear_mean_random_start": {"tanh_mean": False, "init_location": "random"},
+    "clamped_mean_policy_gradient_into_core": {"tanh_mean": False, "clamp_mean": True, "detach_policy_input": False},
     "running_mean_baseline": {"baseline": "running_mean", "in_channels": 3},
 }
 MODES = {"sampled": (True, False), "mean": (False, False), "random_glimpses": (True, True)}

@@ -1,0 +1,78 @@
+"""Attention diagnostics: does the policy's choice of locations help, and after how many glimpses?
+
+Evaluation logs, beside the error of the configured protocol:
+
+- ``<stage>/acc_policy_mean``: accuracy of one deterministic rollout that follows the policy mean (the paper's
+  protocol);
+- ``<stage>/acc_random_locations``: the same model with every location, the first one included, drawn uniformly
+  (seeded, so the figure is reproducible);
+- ``<stage>/attention_gain``: the difference of the two. Near zero, the policy does nothing useful: the classifier
+  has learned to do without attention;
+- ``<stage>/acc_after_glimpse_<t>``: accuracy of the policy-mean rollout classifying after ``t`` glimpses.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+from torchmetrics import Metric
+
+from ram_lightning.model import RecurrentAttention
+from ram_lightning.seeding import seeded_random_state
+
+# Base seed of the random-location rollouts (plus the batch index).
+RANDOM_LOCATION_SEED = 71828
+
+
+class GlimpseAccuracy(Metric):
+    """Accuracy after each of ``T`` glimpses, summed over batches (and processes)."""
+
+    full_state_update = False
+
+    def __init__(self, num_glimpses: int) -> None:
+        super().__init__()
+        self.add_state("correct", torch.zeros(num_glimpses, dtype=torch.long), dist_reduce_fx="sum")
+        self.add_state("total", torch.zeros((), dtype=torch.long), dist_reduce_fx="sum")
+
+    def update(self, log_probs: Tensor, targets: Tensor) -> None:
+        """``log_probs`` ``(B, T, C)`` after each glimpse, ``targets`` ``(B,)``."""
+        self.correct += (log_probs.argmax(dim=-1) == targets[:, None]).sum(dim=0)
+        self.total += targets.numel()
+
+    def compute(self) -> Tensor:
+        """``(T,)`` accuracy after each glimpse."""
+        return self.correct.float() / self.total.clamp(min=1)
+
+
+class AttentionDiagnostics(nn.Module):
+    """Accumulates the diagnostics of one evaluation stage (see the module docstring).
+
+    Args:
+        num_glimpses: ``T``.
+    """
+
+    def __init__(self, num_glimpses: int) -> None:
+        super().__init__()
+        self.policy_mean = GlimpseAccuracy(num_glimpses)
+        self.random_locations = GlimpseAccuracy(num_glimpses)
+
+    @torch.no_grad()
+    def update(self, model: RecurrentAttention, images: Tensor, targets: Tensor, batch_idx: int) -> None:
+        """Runs the policy-mean and the random-location rollouts of ``images`` ``(B, C, H, W)``."""
+        self.policy_mean.update(model(images, sample=False).log_probs, targets)
+        with seeded_random_state(images.device, RANDOM_LOCATION_SEED + batch_idx):
+            self.random_locations.update(model.random_location_log_probs(images), targets)
+
+    def compute(self, stage: str) -> dict[str, Tensor]:
+        """The scalars to log, named ``<stage>/...``, then resets the accumulated counts."""
+        per_glimpse = self.policy_mean.compute()  # (T,)
+        random = self.random_locations.compute()[-1]
+        self.policy_mean.reset()
+        self.random_locations.reset()
+        values = {
+            f"{stage}/acc_policy_mean": per_glimpse[-1],
+            f"{stage}/acc_random_locations": random,
+            f"{stage}/attention_gain": per_glimpse[-1] - random,
+        }
+        values.update({f"{stage}/acc_after_glimpse_{t + 1}": acc for t, acc in enumerate(per_glimpse)})
+        return values
