@@ -27,7 +27,8 @@ class AttentionTrajectoryLogger(pl.Callback):
 
     Rollouts follow the policy mean (``sample: false``, as validation does by default) or a sample drawn with a
     fixed ``seed``; either way the training's random numbers are not touched. Drawing happens on rank zero only.
-    Without a :class:`~pytorch_lightning.loggers.TensorBoardLogger` the callback warns once and does nothing.
+    Without a :class:`~pytorch_lightning.loggers.TensorBoardLogger` the callback warns once (when fitting or validating)
+    and does nothing.
     The drawing functions are in :mod:`ram_lightning.viz`, shared with the ``ram-plot`` command.
 
     Args:
@@ -76,7 +77,7 @@ class AttentionTrajectoryLogger(pl.Callback):
     @override
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         self._logger = next((lg for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)), None)
-        if self._logger is None and not self._warned:
+        if self._logger is None and stage in ("fit", "validate") and not self._warned:  # it draws after validation
             self._warned = True
             rank_zero_warn(
                 f"{type(self).__name__}: no TensorBoardLogger in the trainer; attention trajectories are not logged"

@@ -1,6 +1,7 @@
 """The ``ram-plot`` command: glimpse trajectories of test images from a checkpoint, as PNG files and an animated GIF.
 
     ram-plot --ckpt logs/mnist/version_0/checkpoints/last.ckpt --num-images 16 --out plots/
+    ram-plot --ckpt results/mnist/model.ckpt --images my_digits/ --evaluation --out plots/   # as `ram predict`
 
 The model and the data are rebuilt from the configuration that ``ram fit`` saves in every checkpoint
 (``hyper_parameters`` and ``datamodule_hyper_parameters``), so no config file is needed.
@@ -19,7 +20,7 @@ from torch import Tensor
 
 from ram_lightning import viz
 from ram_lightning.checkpoint import load_checkpoint, state_mismatch
-from ram_lightning.data import RAMDataModule
+from ram_lightning.data import ImageFileDataset, RAMDataModule
 from ram_lightning.errors import CheckpointError, ConfigError, DataError
 from ram_lightning.system import RAMSystem
 
@@ -69,6 +70,21 @@ def load_images(datamodule: RAMDataModule, split: str, num_images: int) -> tuple
     return torch.cat(images), torch.cat(labels)
 
 
+def evaluation_rollout(system: RAMSystem, images: Tensor) -> viz.Rollout:
+    """The rollouts of ``images`` ``(B, C, H, W)`` as evaluation and ``ram predict`` make them for a first batch
+    (``RAMSystem.predict_step``): the class from the model's ``eval_samples`` rollouts, the locations of the first."""
+    prediction = system.predict_step((images, torch.full((images.shape[0],), -1)), 0)
+    locations = prediction["locations"].float()  # (B, T, 2)
+    height, width = images.shape[-2:]
+    return viz.Rollout(
+        images=images,
+        locations=locations,
+        boxes=viz.glimpse_boxes(system.model.retina, locations, height, width),
+        glimpses=viz.read_glimpses(system.model.retina, images, locations).float(),
+        preds=prediction["preds"],
+    )
+
+
 def plot_checkpoint(
     ckpt: str | Path,
     out: str | Path,
@@ -79,8 +95,15 @@ def plot_checkpoint(
     seed: int = 0,
     nrow: int | None = None,
     frame_ms: int = 700,
+    images_dir: str | None = None,
+    evaluation: bool = False,
 ) -> list[Path]:
-    """Renders the trajectories of ``num_images`` images of ``split`` with the checkpoint's model.
+    """Renders the trajectories of ``num_images`` images of ``split`` (or of the image files in ``images_dir``,
+    converted and resized to the model's input as ``ram predict`` does) with the checkpoint's model.
+
+    A rollout follows the policy mean, or is sampled (``sample``, with ``seed``), or is the one evaluation and
+    ``ram predict`` report (``evaluation``: see :func:`evaluation_rollout`; the same as ``ram predict``'s rows when
+    the images are its first batch).
 
     Writes ``trajectory_000.png``... (one per image), ``trajectories.png`` (the grid), ``glimpses.png`` (what the
     sensor read) and ``trajectories.gif`` (the grid, one glimpse more per frame) into ``out``.
@@ -90,6 +113,8 @@ def plot_checkpoint(
     """
     if num_images < 1:
         raise ConfigError(f"--num-images must be >= 1, got {num_images}")
+    if sample and evaluation:
+        raise ConfigError("--sample and --evaluation exclude each other: evaluation samples as the model's config says")
     if split not in SPLITS:
         raise ConfigError(f"--split must be one of {SPLITS}, got {split!r}")
     checkpoint = load_checkpoint(ckpt)
@@ -100,8 +125,15 @@ def plot_checkpoint(
             f"{ckpt}: the model expects {system.hparams.in_channels}x{system.hparams.image_size}px images but its data "
             f"config gives {datamodule.in_channels}x{datamodule.image_size}px"
         )
-    images, labels = load_images(datamodule, split, num_images)
-    rollout = viz.record_rollout(system.model, images, sample=sample, seed=seed)
+    if images_dir is None:
+        images, labels = load_images(datamodule, split, num_images)
+    else:
+        files = ImageFileDataset(images_dir, datamodule.in_channels, datamodule.image_size)
+        images, labels = files.images[:num_images].float() / 255.0, None  # (N, C, H, W) in [0, 1], no labels
+    if evaluation:
+        rollout = evaluation_rollout(system, images)
+    else:
+        rollout = viz.record_rollout(system.model, images, sample=sample, seed=seed)
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -130,7 +162,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--out", default="plots", help="output directory (default: plots/)")
     parser.add_argument("--data-dir", default=None, help="dataset root, if not the one saved in the checkpoint")
     parser.add_argument("--split", choices=SPLITS, default="test", help="images of the test or validation split")
-    parser.add_argument("--sample", action="store_true", help="sample locations instead of following the mean")
+    parser.add_argument("--images", default=None, help="a folder of image files to draw instead of the split")
+    rollouts = parser.add_mutually_exclusive_group()
+    rollouts.add_argument("--sample", action="store_true", help="sample locations instead of following the mean")
+    rollouts.add_argument(
+        "--evaluation", action="store_true", help="the rollouts and classes of evaluation and `ram predict`"
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the sampled locations (with --sample)")
     parser.add_argument("--nrow", type=int, default=None, help="images per row of the grid (default: about square)")
     parser.add_argument("--frame-ms", type=int, default=700, help="milliseconds per GIF frame (default: 700)")
@@ -151,6 +188,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             seed=args.seed,
             nrow=args.nrow,
             frame_ms=args.frame_ms,
+            images_dir=args.images,
+            evaluation=args.evaluation,
         )
     except (CheckpointError, ConfigError, DataError) as error:
         print(f"error: {error}", file=sys.stderr)

@@ -149,6 +149,18 @@ class RAMSystem(pl.LightningModule):
         self.val_diagnostics = AttentionDiagnostics(num_glimpses)
         self.test_diagnostics = AttentionDiagnostics(num_glimpses)
 
+    @classmethod
+    def from_pretrained(cls, name: str) -> RAMSystem:
+        """A model shipped in ``results/<name>/`` (``"mnist"``, ``"translated60"``, ``"cluttered60"``,
+        ``"cluttered100"``), with its weights and its config (``hparams``), in evaluation mode on the CPU.
+
+        Raises:
+            ConfigError: no shipped model has that name; the message lists those that exist.
+        """
+        from ram_lightning.pretrained import load_pretrained  # it builds this class: imported when called
+
+        return load_pretrained(name)
+
     def forward(self, images: Tensor) -> Tensor:
         """``images`` ``(B, C, H, W)`` -> final class log-probabilities ``(B, num_classes)`` (evaluation mode)."""
         with self._autocast():
@@ -253,11 +265,19 @@ class RAMSystem(pl.LightningModule):
         self.log_dict(self.test_diagnostics.compute("test"), sync_dist=True)
 
     def predict_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> dict[str, Tensor]:
-        """Returns ``preds`` ``(B,)``, ``targets`` ``(B,)`` and glimpse ``locations`` ``(B, T, 2)``."""
+        """Returns ``preds`` ``(B,)``, their probabilities ``probs`` ``(B,)``, ``targets`` ``(B,)`` (``-1``: no label)
+        and glimpse ``locations`` ``(B, T, 2)``, as evaluation computes them.
+
+        With ``eval_samples: M > 0`` the class is the argmax of the ``M`` rollouts' mean log-probabilities, its
+        probability the softmax of that mean (the normalised geometric mean of the rollouts' probabilities), and
+        the locations are those of the first rollout.
+        """
         images, targets = batch
         with self._autocast(), self._evaluation_noise(images.device, batch_idx):
             log_probs, locations = self.model.predict_log_probs(images, self.hparams.eval_samples)
-        return {"preds": log_probs.argmax(dim=-1), "targets": targets, "locations": locations}
+        preds = log_probs.argmax(dim=-1)
+        probs = log_probs.float().softmax(dim=-1).gather(1, preds[:, None]).squeeze(1)
+        return {"preds": preds, "probs": probs, "targets": targets, "locations": locations}
 
     def _evaluate(self, images: Tensor, batch_idx: int) -> Tensor:
         """Final class log-probabilities ``(B, num_classes)`` of an evaluation batch, reproducibly."""

@@ -4,6 +4,7 @@ from ram_lightning.data.canvas import CanvasGenerator, Placement
 from ram_lightning.data.datamodule import DATASETS, RAMDataModule
 from ram_lightning.data.dataset import CanvasDataset
 from ram_lightning.data.folder import ImageFolderSource
+from ram_lightning.data.image_files import ImageFileDataset
 from ram_lightning.data.mnist import MNISTFamily, load_mnist_family
 from ram_lightning.data.sources import ImageSet, ImageSource
 
@@ -11,6 +12,7 @@ __all__ = [
     "DATASETS",
     "CanvasDataset",
     "CanvasGenerator",
+    "ImageFileDataset",
     "ImageFolderSource",
     "ImageSet",
     "ImageSource",

@@ -7,12 +7,14 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.trainer.states import TrainerFn
 from torch import Tensor
-from torch.utils.data import DataLoader, Sampler
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from ram_lightning.data.canvas import CanvasGenerator, Variant
 from ram_lightning.data.dataset import CanvasDataset, collate_batch
 from ram_lightning.data.folder import ImageFolderSource
+from ram_lightning.data.image_files import ImageFileDataset
 from ram_lightning.data.mnist import MNIST_FAMILY, MNISTFamily
 from ram_lightning.data.samplers import EpochSeededSampler, ShardedEvalSampler
 from ram_lightning.data.sources import ImageSource
@@ -29,7 +31,8 @@ class RAMDataModule(pl.LightningDataModule):
 
     Training uses the official training set minus ``val_size`` images, validation those ``val_size`` images (for
     MNIST the paper's 50,000 / 10,000 split, drawn with ``split_seed``), test the official test set. Batches hold
-    uint8 canvases until they reach their device, where they become floats in ``[0, 1]``.
+    uint8 canvases until they reach their device, where they become floats in ``[0, 1]``. Prediction runs on the test
+    split, or on the image files of ``predict_dir`` (unlabelled, resized to the canvas; see :class:`ImageFileDataset`).
 
     The data decides the model's input: :attr:`num_classes`, :attr:`in_channels` and :attr:`image_size` (the canvas
     side) are known once the module is built, before any image is read, and the CLI links them to the model.
@@ -51,6 +54,8 @@ class RAMDataModule(pl.LightningDataModule):
         val_size: images held out from the training set for validation: a count, or a fraction in ``(0, 1)``.
         split_seed: seed of the train/validation split.
         pin_memory: pin host memory for faster copies to a GPU.
+        predict_dir: a folder of image files to predict on instead of the test split (the dataset's own files are
+            then not needed).
     """
 
     def __init__(
@@ -70,6 +75,7 @@ class RAMDataModule(pl.LightningDataModule):
         val_size: int | float = 10_000,
         split_seed: int = 0,
         pin_memory: bool = False,
+        predict_dir: str | None = None,
     ) -> None:
         super().__init__()
         if batch_size < 1:
@@ -92,6 +98,7 @@ class RAMDataModule(pl.LightningDataModule):
         self.train_set: CanvasDataset | None = None
         self.val_set: CanvasDataset | None = None
         self.test_set: CanvasDataset | None = None
+        self.predict_set: ImageFileDataset | None = None
 
     @property
     def num_classes(self) -> int:
@@ -110,7 +117,8 @@ class RAMDataModule(pl.LightningDataModule):
 
     def prepare_data(self) -> None:
         """Checks (extracts, and if allowed downloads) the files once per machine."""
-        self.source.prepare()
+        if not self._predicts_folder():
+            self.source.prepare()
 
     def setup(self, stage: str | None = None) -> None:
         """Builds the splits needed by ``stage``."""
@@ -128,7 +136,10 @@ class RAMDataModule(pl.LightningDataModule):
             train_idx, val_idx = order[val_count:], order[:val_count]
             self.train_set = CanvasDataset(full.images[train_idx], full.labels[train_idx], self.canvas)
             self.val_set = CanvasDataset(full.images[val_idx], full.labels[val_idx], self.canvas, VAL_CANVAS_SEED)
-        if stage in ("test", "predict", None) and self.test_set is None:
+        if stage == "predict" and self.hparams.predict_dir is not None:
+            if self.predict_set is None:
+                self.predict_set = ImageFileDataset(self.hparams.predict_dir, self.in_channels, self.image_size)
+        elif stage in ("test", "predict", None) and self.test_set is None:
             test = self.source.load(train=False)
             self.test_set = CanvasDataset(test.images, test.labels, self.canvas, TEST_CANVAS_SEED)
 
@@ -145,7 +156,8 @@ class RAMDataModule(pl.LightningDataModule):
         return self._loader(self.test_set, self._eval_batch_size, self._eval_sampler(self.test_set))
 
     def predict_dataloader(self) -> DataLoader:
-        return self._loader(self.test_set, self._eval_batch_size, self._eval_sampler(self.test_set))
+        dataset = self.test_set if self.hparams.predict_dir is None else self.predict_set
+        return self._loader(dataset, self._eval_batch_size, self._eval_sampler(dataset))
 
     def on_after_batch_transfer(self, batch: tuple[Tensor, Tensor], dataloader_idx: int) -> tuple[Tensor, Tensor]:
         """uint8 canvases ``(B, C, S, S)`` -> float32 in ``[0, 1]``, on the batch's device."""
@@ -162,21 +174,26 @@ class RAMDataModule(pl.LightningDataModule):
             return 1, 0
         return self.trainer.world_size, self.trainer.global_rank
 
+    def _predicts_folder(self) -> bool:
+        """The attached trainer predicts on the image files of ``predict_dir``."""
+        predicting = self.trainer is not None and self.trainer.state.fn == TrainerFn.PREDICTING
+        return predicting and self.hparams.predict_dir is not None
+
     def _current_epoch(self) -> int:
         return self.trainer.current_epoch if self.trainer is not None else 0
 
-    def _eval_sampler(self, dataset: CanvasDataset | None) -> Sampler | None:
+    def _eval_sampler(self, dataset: Dataset | None) -> Sampler | None:
         """Each process evaluates its own share, every sample exactly once; ``None`` for one process."""
         world_size, rank = self._processes()
         return ShardedEvalSampler(self._require(dataset), world_size, rank) if world_size > 1 else None
 
     @staticmethod
-    def _require(dataset: CanvasDataset | None) -> CanvasDataset:
+    def _require(dataset: Dataset | None) -> Dataset:
         if dataset is None:
             raise RuntimeError("RAMDataModule.setup() must run before asking for a dataloader")
         return dataset
 
-    def _loader(self, dataset: CanvasDataset | None, batch_size: int, sampler: Sampler | None) -> DataLoader:
+    def _loader(self, dataset: Dataset | None, batch_size: int, sampler: Sampler | None) -> DataLoader:
         workers = self.hparams.num_workers
         kwargs: dict[str, Any] = {"persistent_workers": True} if workers > 0 else {}
         return DataLoader(

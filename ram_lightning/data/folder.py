@@ -90,13 +90,11 @@ class ImageFolderSource(ImageSource):
         unknown = sorted(set(_class_folders(directory)) - set(self.classes))
         if unknown:
             raise DataError(f"{directory} has classes that {self.root / 'train'} lacks: {', '.join(unknown)}")
-        size = self.image_size
-        transform = transforms.Compose([transforms.Resize(size), transforms.CenterCrop(size), transforms.PILToTensor()])
         try:
             folder = _FixedClassFolder(
                 str(directory),
                 classes=self.classes,
-                transform=transform,
+                transform=square_transform(self.image_size),
                 loader=partial(_open_image, mode=MODES[self.channels]),
                 allow_empty=not train,  # a test split may lack some classes; every training class needs images
             )
@@ -116,6 +114,12 @@ class _FixedClassFolder(ImageFolder):
 
     def find_classes(self, directory: str | Path) -> tuple[list[str], dict[str, int]]:
         return self._given_classes, {name: index for index, name in enumerate(self._given_classes)}
+
+
+def square_transform(size: int) -> transforms.Compose:
+    """Pillow image -> ``(C, size, size)`` uint8 tensor: the shorter side resized to ``size`` (bilinear,
+    antialiased), the centre cropped to a square."""
+    return transforms.Compose([transforms.Resize(size), transforms.CenterCrop(size), transforms.PILToTensor()])
 
 
 def _class_folders(directory: Path) -> list[str]:
