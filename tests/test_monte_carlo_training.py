@@ -123,9 +123,13 @@ def test_hybrid_loss_uses_the_leave_one_out_baselines():
 
 def test_system_trains_with_several_rollouts_per_image():
     torch.manual_seed(0)
-    system = RAMSystem(image_size=24, autocast="off", train_samples=4, baseline="leave_one_out", **{
-        key: value for key, value in SMALL.items() if key != "baseline"
-    })
+    system = RAMSystem(
+        image_size=24,
+        autocast="off",
+        train_samples=4,
+        baseline="leave_one_out",
+        **{key: value for key, value in SMALL.items() if key != "baseline"},
+    )
     images, targets = _batch(6)
     output, terms = system.training_loss(images, targets)
     assert output.log_probs.shape == (24, 4, 10)
