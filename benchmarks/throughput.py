@@ -2,6 +2,7 @@
 
     python benchmarks/throughput.py                                    # every experiment config in configs/
     python benchmarks/throughput.py --config configs/mnist.yaml --batch-size 256 --json throughput.json
+    python benchmarks/throughput.py --only step --set model.train_samples=4 --set model.baseline=leave_one_out
     python benchmarks/throughput.py --set model.autocast=off --set model.fused_rollout=false   # the plain path
 
 For each config, after a warm-up, the median over ``--repeats`` runs of:
@@ -56,7 +57,7 @@ MEASUREMENTS = ("step", "data", "fit", "eval")
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", action="append", type=Path, help="config file (repeatable; default: configs/)")
-    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--batch-size", type=int, help="images per batch (default: the config's data.batch_size)")
     parser.add_argument("--repeats", type=int, default=5, help="timed runs per measurement (the median is kept)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed runs first (fit: epochs)")
     parser.add_argument("--steps", type=int, default=20, help="training or evaluation steps per timed run")
@@ -131,7 +132,9 @@ def measure_config(config: Path, args: argparse.Namespace) -> dict[str, Any]:
     When both are asked for, the training-step runs alternate with the fit epochs (one after each), so that their
     ratio compares runs made under the same load.
     """
-    cli_args = ["--config", str(config), "--data.batch_size", str(args.batch_size)]
+    cli_args = ["--config", str(config)]
+    if args.batch_size:
+        cli_args += ["--data.batch_size", str(args.batch_size)]
     if args.data_dir:
         cli_args += ["--data.data_dir", args.data_dir]
     for override in args.set:
@@ -141,14 +144,15 @@ def measure_config(config: Path, args: argparse.Namespace) -> dict[str, Any]:
     system, data = cli.model, cli.datamodule
     device = torch.device(args.accelerator)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    batch = args.batch_size
+    batch = data.hparams.batch_size
     data.prepare_data()
     data.setup("fit")
     images, targets = data.on_after_batch_transfer(next(iter(data.train_dataloader())), 0)
     images, targets = images.to(device), targets.to(device)  # (B, C, H, W), (B,)
     system.to(device)
     wanted = args.only.split(",")
-    result: dict[str, Any] = {"config": str(config), "batch_size": batch}
+    samples = system.hparams.train_samples
+    result: dict[str, Any] = {"config": str(config), "batch_size": batch, "train_samples": samples}
 
     if "eval" in wanted:
         system.eval()
@@ -181,7 +185,7 @@ def measure_config(config: Path, args: argparse.Namespace) -> dict[str, Any]:
         def step_between_epochs() -> None:
             step_rates.extend(timed(train_steps, args.steps * batch, 0, 1, sync))
 
-        result["fit"] = measure_fit(cli, system, data, args, step_between_epochs if train_steps else None)
+        result["fit"] = measure_fit(cli, system, data, batch, args, step_between_epochs if train_steps else None)
         if train_steps is not None:
             result["step"] = step_rates[args.warmup :]
     elif train_steps is not None:
@@ -214,6 +218,7 @@ def measure_fit(
     cli: Any,
     system: RAMSystem,
     data: RAMDataModule,
+    batch: int,
     args: argparse.Namespace,
     between_epochs: Callable[[], None] | None = None,
 ) -> list[float]:
@@ -237,7 +242,7 @@ def measure_fit(
             enable_model_summary=False,
         )
         trainer.fit(system, datamodule=data)
-    return [args.fit_batches * args.batch_size / seconds for seconds in timer.seconds[args.warmup :]]
+    return [args.fit_batches * batch / seconds for seconds in timer.seconds[args.warmup :]]
 
 
 def machine() -> dict[str, Any]:
@@ -256,19 +261,26 @@ def machine() -> dict[str, Any]:
 
 
 def table(results: list[dict[str, Any]]) -> str:
-    """Medians as a Markdown table, samples/s; ``fit/step`` is the share of the step's speed a fit epoch keeps."""
+    """Medians (and the range of the runs) as a Markdown table, in images/s; ``step episodes/s`` counts each of the
+    ``M`` rollouts of an image (``model.train_samples``); ``fit/step`` is the share of the step's speed a fit epoch
+    keeps."""
     lines = [
-        "| config | batch | step | data | fit | fit / step | eval |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| config | batch | M | step images/s | step episodes/s | data | fit | fit / step | eval |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for result in results:
         medians = {key: statistics.median(result[key]) for key in MEASUREMENTS if key in result}
-        cells = [f"{medians[key]:,.0f}" if key in medians else "-" for key in ("step", "data", "fit")]
+        samples = result["train_samples"]
+
+        def cell(key: str, factor: int = 1) -> str:
+            if key not in medians:
+                return "-"
+            low, high = min(result[key]) * factor, max(result[key]) * factor
+            return f"{medians[key] * factor:,.0f} ({low:,.0f}-{high:,.0f})"
+
         share = f"{medians['fit'] / medians['step']:.0%}" if "fit" in medians and "step" in medians else "-"
-        evaluation = f"{medians['eval']:,.0f}" if "eval" in medians else "-"
-        lines.append(
-            f"| {Path(result['config']).name} | {result['batch_size']} | {' | '.join(cells)} | {share} | {evaluation} |"
-        )
+        cells = [cell("step"), cell("step", samples), cell("data"), cell("fit"), share, cell("eval")]
+        lines.append(f"| {Path(result['config']).name} | {result['batch_size']} | {samples} | {' | '.join(cells)} |")
     return "\n".join(lines)
 
 

@@ -110,7 +110,14 @@ def plot_curve(rows: list[dict[str, float]], path: Path, title: str) -> None:
     image.save(path)
 
 
-def evaluate(config: Path, checkpoint: Path, data_dir: str, stage: str, num_images: int | None = None) -> float:
+def evaluate(
+    config: Path,
+    checkpoint: Path,
+    data_dir: str,
+    stage: str,
+    num_images: int | None = None,
+    eval_samples: int | None = None,
+) -> float:
     """Error (fraction) of ``checkpoint`` on the validation (``stage="validate"``) or test split, through the CLI.
 
     Args:
@@ -119,20 +126,54 @@ def evaluate(config: Path, checkpoint: Path, data_dir: str, stage: str, num_imag
         data_dir: where the data lives.
         stage: ``"validate"`` or ``"test"``.
         num_images: evaluate only the first ``num_images`` images of the split (their canvases are fixed).
+        eval_samples: evaluation protocol (``0``: one rollout along the policy mean; ``M``: the ``M``-rollout
+            ensemble); ``None``: the checkpoint's own.
     """
+    prefix = "val" if stage == "validate" else "test"
+    return evaluation_metrics(config, checkpoint, data_dir, stage, num_images, eval_samples)[f"{prefix}/err"]
+
+
+def evaluation_metrics(
+    config: Path,
+    checkpoint: Path,
+    data_dir: str,
+    stage: str,
+    num_images: int | None = None,
+    eval_samples: int | None = None,
+) -> dict[str, float]:
+    """Every scalar an evaluation logs (error, diagnostics), in float32; arguments as :func:`evaluate`."""
     from ram_lightning.cli import create_cli  # the CLI imports the whole stack: only when evaluating
 
     batch = num_images or 1000
-    args = [stage, "--config", str(config), "--ckpt_path", str(checkpoint), "--data.data_dir", data_dir]
+    args = [stage, "--config", str(config), "--data.data_dir", data_dir]
     args += ["--data.download", "false", "--data.eval_batch_size", str(batch), "--trainer.logger", "false"]
     args += ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"]
     args += ["--model.autocast", "off"]  # float32: the same predictions on every CPU and GPU
     if num_images is not None:
         args += [f"--trainer.limit_{'val' if stage == 'validate' else 'test'}_batches", "1"]
     with tempfile.TemporaryDirectory() as scratch:
-        cli = create_cli([*args, "--trainer.default_root_dir", scratch])
+        if eval_samples is not None:
+            # The protocol goes both on the command line and into a copy of the checkpoint's saved settings.
+            args += ["--model.eval_samples", str(eval_samples)]
+            state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+            state["hyper_parameters"]["eval_samples"] = eval_samples
+            checkpoint = Path(scratch) / "evaluated.ckpt"
+            torch.save(state, checkpoint)
+        cli = create_cli([*args, "--ckpt_path", str(checkpoint), "--trainer.default_root_dir", scratch])
+    return {key: float(value) for key, value in cli.trainer.callback_metrics.items()}
+
+
+def protocol_errors(config: Path, checkpoint: Path, data_dir: str, stage: str, ensemble: int = 10) -> dict[str, float]:
+    """Errors of one evaluation split under each protocol: ``one_rollout`` along the policy mean (the paper's),
+    ``random_locations`` (the same model glimpsing at uniformly random places), and ``ensemble_<M>`` (the mean
+    class probabilities of ``M`` sampled rollouts)."""
     prefix = "val" if stage == "validate" else "test"
-    return float(cli.trainer.callback_metrics[f"{prefix}/err"])
+    mean = evaluation_metrics(config, checkpoint, data_dir, stage, eval_samples=0)
+    return {
+        "one_rollout": mean[f"{prefix}/err"],
+        "random_locations": 1.0 - mean[f"{prefix}/acc_random_locations"],
+        f"ensemble_{ensemble}": evaluate(config, checkpoint, data_dir, stage, eval_samples=ensemble),
+    }
 
 
 def export(run_dir: Path, checkpoint: Path, out_dir: Path, data_dir: str, slice_size: int, facts: dict) -> dict:
@@ -147,18 +188,34 @@ def export(run_dir: Path, checkpoint: Path, out_dir: Path, data_dir: str, slice_
     write_curve_csv(rows, out_dir / "curve.csv")
     plot_curve(rows, out_dir / "curve.png", out_dir.name)
     model, config = out_dir / "model.ckpt", out_dir / "config.yaml"
+    eval_samples = state.get("hyper_parameters", {}).get("eval_samples")
+    selection_err = _selection_error(state)
     metrics = {
         **facts,
         "checkpoint_epoch": int(state["epoch"]),
         "epochs_trained": len(rows),
         "wall_time_s": max((row["wall_s"] for row in rows if "wall_s" in row), default=None),
         "hardware": _hardware(),
-        "val_err": evaluate(config, model, data_dir, "validate"),
-        "test_err": evaluate(config, model, data_dir, "test"),
-        "test_slice": {"first_images": slice_size, "err": evaluate(config, model, data_dir, "test", slice_size)},
+        "selected_on": f"val/err of the config's protocol during training (eval_samples={eval_samples}, the "
+        "run's precision): the checkpoint with the lowest",
+        "val_err_at_selection": selection_err,
+        "val_err": protocol_errors(config, model, data_dir, "validate"),
+        "test_err": protocol_errors(config, model, data_dir, "test"),
+        "test_slice": {
+            "first_images": slice_size,
+            "one_rollout_err": evaluate(config, model, data_dir, "test", slice_size, eval_samples=0),
+        },
     }
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     return metrics
+
+
+def _selection_error(state: dict) -> float | None:
+    """The ``val/err`` that made this checkpoint the best one, from the ``ModelCheckpoint`` state saved in it."""
+    for key, value in state.get("callbacks", {}).items():
+        if key.startswith("ModelCheckpoint") and value.get("monitor") == "val/err" and value.get("best_model_score"):
+            return float(value["best_model_score"])
+    return None
 
 
 def _hardware() -> str:

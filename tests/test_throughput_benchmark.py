@@ -27,11 +27,15 @@ def test_quick_run_prints_the_table_and_writes_json(throughput, data_dir, tmp_pa
         ["--quick", "--config", str(config), "--batch-size", "16", "--data-dir", str(data_dir), "--json", str(report)]
     )
     lines = capsys.readouterr().out.strip().splitlines()
-    assert lines[-3] == "| config | batch | step | data | fit | fit / step | eval |"
+    assert lines[-3] == (
+        "| config | batch | M | step images/s | step episodes/s | data | fit | fit / step | eval |"
+    )
     cells = [cell.strip() for cell in lines[-1].strip("|").split("|")]
-    assert cells[:2] == ["mnist.yaml", "16"]
-    assert all(float(cell.replace(",", "")) > 0 for cell in cells[2:5] + cells[6:])
-    assert cells[5].endswith("%")
+    assert cells[:3] == ["mnist.yaml", "16", "1"]
+    medians = [_median(cell) for cell in cells[3:7] + cells[8:]]
+    assert all(value > 0 for value in medians)
+    assert medians[0] == medians[1], "one rollout per image: as many episodes as images"
+    assert cells[7].endswith("%")
 
     content = json.loads(report.read_text())
     assert {"torch", "threads", "cores", "load_average_1min"} <= content["machine"].keys()
@@ -45,10 +49,17 @@ def test_quick_run_prints_the_table_and_writes_json(throughput, data_dir, tmp_pa
 def test_only_some_measurements_and_overrides(throughput, data_dir, capsys):
     config = REPO_ROOT / "configs" / "mnist.yaml"
     args = ["--quick", "--config", str(config), "--batch-size", "8", "--data-dir", str(data_dir), "--only", "step"]
-    throughput.main([*args, "--set", "model.fused_rollout=false", "--set", "model.autocast=off"])
+    overrides = ["model.fused_rollout=false", "model.autocast=off", "model.train_samples=4"]
+    throughput.main([*args, *(item for override in overrides for item in ("--set", override))])
     cells = [cell.strip() for cell in capsys.readouterr().out.strip().splitlines()[-1].strip("|").split("|")]
-    assert float(cells[2].replace(",", "")) > 0
-    assert cells[3:] == ["-", "-", "-", "-"]
+    assert cells[1:3] == ["8", "4"]
+    assert _median(cells[4]) == pytest.approx(4 * _median(cells[3]), rel=0.01), "M episodes per image"
+    assert cells[5:] == ["-", "-", "-", "-"]
+
+
+def _median(cell: str) -> float:
+    """The median of a ``"1,234 (1,100-1,300)"`` cell."""
+    return float(cell.split(" ")[0].replace(",", ""))
 
 
 def test_experiment_configs_skip_overlays(throughput, tmp_path):
