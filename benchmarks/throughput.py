@@ -146,6 +146,7 @@ def measure_config(config: Path, args: argparse.Namespace) -> dict[str, Any]:
     data.setup("fit")
     images, targets = data.on_after_batch_transfer(next(iter(data.train_dataloader())), 0)
     images, targets = images.to(device), targets.to(device)  # (B, C, H, W), (B,)
+    indices = torch.arange(images.shape[0])  # (B,): seed the Monte-Carlo evaluation noise, as evaluation batches do
     system.to(device)
     wanted = args.only.split(",")
     result: dict[str, Any] = {"config": str(config), "batch_size": batch}
@@ -156,7 +157,7 @@ def measure_config(config: Path, args: argparse.Namespace) -> dict[str, Any]:
         def eval_steps() -> None:
             with torch.no_grad():
                 for _ in range(args.steps):
-                    system.validation_step((images, targets), 0)
+                    system.validation_step((images, targets, indices), 0)
             system.val_acc.reset()
 
         result["eval"] = timed(eval_steps, args.steps * batch, args.warmup, args.repeats, sync)

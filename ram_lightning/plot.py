@@ -60,7 +60,7 @@ def load_images(datamodule: RAMDataModule, split: str, num_images: int) -> tuple
     loader = datamodule.test_dataloader() if split == "test" else datamodule.val_dataloader()
     images, labels, count = [], [], 0
     for batch in loader:
-        batch_images, batch_labels = datamodule.on_after_batch_transfer(batch, 0)  # (B, C, H, W) floats, (B,)
+        batch_images, batch_labels = datamodule.on_after_batch_transfer(batch, 0)[:2]  # (B, C, H, W) floats, (B,)
         images.append(batch_images[: num_images - count])
         labels.append(batch_labels[: num_images - count])
         count += images[-1].shape[0]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 from typing import Any, Literal
 
@@ -18,11 +17,12 @@ from ram_lightning.errors import ConfigError, TrainingDivergedError
 from ram_lightning.losses import LossTerms, hybrid_loss
 from ram_lightning.model import BaselineType, InitLocation, RAMOutput, RecurrentAttention
 from ram_lightning.modules import Activation, CoreType
-from ram_lightning.seeding import seeded_random_state
 
 Autocast = Literal["auto", "bf16", "off"]
-# Base seed of the Monte-Carlo evaluation's noise (plus the batch index).
+# Base seed of the Monte-Carlo evaluation's noise; each image's generator is seeded with it plus the image's index.
 EVALUATION_SEED = 20141
+# An evaluation batch: images (B, C, H, W), labels (B,) and, from RAMDataModule, the images' dataset indices (B,).
+EvalBatch = tuple[Tensor, Tensor] | tuple[Tensor, Tensor, Tensor]
 
 
 class RAMSystem(pl.LightningModule):
@@ -30,7 +30,9 @@ class RAMSystem(pl.LightningModule):
 
     One manual optimization step per batch on the hybrid loss: cross-entropy for the action, core and glimpse
     networks, REINFORCE with baseline for the location policy, squared error for the learned baseline.
-    Evaluation follows the policy mean (``eval_samples: 0``) or averages ``eval_samples`` sampled rollouts.
+    Evaluation follows the policy mean (``eval_samples: 0``) or averages the class probabilities of ``eval_samples``
+    sampled rollouts, whose noise is seeded by each image's dataset index (evaluation batches carry the indices), so
+    that an error depends neither on the evaluation batch size, nor on the number of processes, nor on the device.
 
     Args:
         num_classes: classes (linked from the data).
@@ -55,7 +57,8 @@ class RAMSystem(pl.LightningModule):
         reinforce_weight: weight of the REINFORCE term.
         baseline_weight: weight of the baseline regression term.
         per_step_weight: weight of the classification after the earlier glimpses (0: last glimpse only).
-        eval_samples: ``0`` evaluates with the policy mean; ``M > 0`` averages ``M`` sampled rollouts.
+        eval_samples: ``0`` evaluates with the policy mean; ``M > 0`` averages the class probabilities of ``M``
+            sampled rollouts.
         gradient_clip_norm: clip the gradient's global norm to this value (``None``: no clipping).
         fused_rollout: unroll the glimpses as one autograd node with a batched backward (faster, same results);
             ``False`` records every operation with autograd (the reference implementation).
@@ -134,10 +137,13 @@ class RAMSystem(pl.LightningModule):
         self.val_acc = MulticlassAccuracy(num_classes, average="micro")
         self.test_acc = MulticlassAccuracy(num_classes, average="micro")
 
-    def forward(self, images: Tensor) -> Tensor:
-        """``images`` ``(B, C, H, W)`` -> final class log-probabilities ``(B, num_classes)`` (evaluation mode)."""
-        with self._autocast():
-            return self.model.predict_log_probs(images, self.hparams.eval_samples)[0]
+    def forward(self, images: Tensor, indices: Tensor | None = None) -> Tensor:
+        """``images`` ``(B, C, H, W)`` -> final class log-probabilities ``(B, num_classes)`` (evaluation mode).
+
+        ``indices`` ``(B,)``: the images' dataset indices, which seed each image's Monte-Carlo noise; ``None`` draws
+        it from the global random stream.
+        """
+        return self._predict(images, indices)[0]
 
     def training_loss(self, images: Tensor, targets: Tensor) -> tuple[RAMOutput, LossTerms]:
         """A sampled rollout of ``images`` ``(B, C, H, W)`` and its hybrid loss against ``targets`` ``(B,)``."""
@@ -200,39 +206,52 @@ class RAMSystem(pl.LightningModule):
         else:
             scheduler.step()
 
-    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
-        images, targets = batch
-        self.val_acc.update(self._evaluate(images, batch_idx), targets)
+    def validation_step(self, batch: EvalBatch, batch_idx: int) -> None:
+        images, targets, indices = _split_batch(batch)
+        self.val_acc.update(self._evaluate(images, indices), targets)
 
     def on_validation_epoch_end(self) -> None:
         self._log_accuracy("val", self.val_acc)
 
-    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
-        images, targets = batch
-        self.test_acc.update(self._evaluate(images, batch_idx), targets)
+    def test_step(self, batch: EvalBatch, batch_idx: int) -> None:
+        images, targets, indices = _split_batch(batch)
+        self.test_acc.update(self._evaluate(images, indices), targets)
 
     def on_test_epoch_end(self) -> None:
         self._log_accuracy("test", self.test_acc)
 
-    def predict_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> dict[str, Tensor]:
+    def predict_step(self, batch: EvalBatch, batch_idx: int) -> dict[str, Tensor]:
         """Returns ``preds`` ``(B,)``, ``targets`` ``(B,)`` and glimpse ``locations`` ``(B, T, 2)``."""
-        images, targets = batch
-        with self._autocast(), self._evaluation_noise(images.device, batch_idx):
-            log_probs, locations = self.model.predict_log_probs(images, self.hparams.eval_samples)
+        images, targets, indices = _split_batch(batch)
+        log_probs, locations = self._predict(images, self._require_indices(indices))
         return {"preds": log_probs.argmax(dim=-1), "targets": targets, "locations": locations}
 
-    def _evaluate(self, images: Tensor, batch_idx: int) -> Tensor:
+    def _evaluate(self, images: Tensor, indices: Tensor | None) -> Tensor:
         """Final class log-probabilities ``(B, num_classes)`` of an evaluation batch, reproducibly."""
-        with self._evaluation_noise(images.device, batch_idx):
-            return self(images)
+        return self(images, self._require_indices(indices))
 
-    def _evaluation_noise(self, device: torch.device, batch_idx: int) -> contextlib.AbstractContextManager:
-        """Monte-Carlo evaluation draws its noise from a generator seeded by the batch index, so that an error is
-        the same on every run and machine (for the same evaluation batch size) and training's random stream is
-        left untouched. Nothing to do when evaluation follows the policy mean."""
-        if self.hparams.eval_samples == 0:
-            return contextlib.nullcontext()
-        return seeded_random_state(device, EVALUATION_SEED + batch_idx)
+    def _predict(self, images: Tensor, indices: Tensor | None) -> tuple[Tensor, Tensor]:
+        """Final class log-probabilities ``(B, num_classes)`` and locations ``(B, T, 2)`` in evaluation mode.
+
+        Monte-Carlo evaluation gives image ``i`` its own CPU generator, seeded with ``EVALUATION_SEED + indices[i]``:
+        its noise is the same whatever batch, process or device evaluates it, and the training's random stream is
+        left untouched.
+        """
+        generators = None
+        if self.hparams.eval_samples > 0 and indices is not None:
+            generators = [torch.Generator().manual_seed(EVALUATION_SEED + index) for index in indices.tolist()]
+        with self._autocast():
+            return self.model.predict_log_probs(images, self.hparams.eval_samples, generators)
+
+    def _require_indices(self, indices: Tensor | None) -> Tensor | None:
+        """Monte-Carlo evaluation needs the images' dataset indices, to seed their noise reproducibly."""
+        if indices is None and self.hparams.eval_samples > 0:
+            raise ValueError(
+                f"model.eval_samples={self.hparams.eval_samples} seeds each image's noise with its dataset index: "
+                "evaluation batches must be (images, labels, indices), as RAMDataModule's are; or set "
+                "model.eval_samples: 0"
+            )
+        return indices
 
     def configure_optimizers(self) -> Any:
         optimizer = self.optimizer_factory(self.parameters())
@@ -284,6 +303,12 @@ class RAMSystem(pl.LightningModule):
         # compute() already gathered every process's counts: the value is global and identical on all processes.
         self.log(f"{stage}/acc", accuracy, prog_bar=True, sync_dist=True)
         self.log(f"{stage}/err", 1.0 - accuracy, prog_bar=stage == "val", sync_dist=True)
+
+
+def _split_batch(batch: EvalBatch) -> tuple[Tensor, Tensor, Tensor | None]:
+    """``(images, labels)`` or ``(images, labels, indices)`` -> the three, ``indices`` ``None`` if absent."""
+    images, targets, *rest = batch
+    return images, targets, rest[0] if rest else None
 
 
 def bfloat16_autocast(setting: Autocast, device: torch.device) -> bool:

@@ -67,18 +67,20 @@ def test_resumed_run_equals_uninterrupted_run(data_dir, tmp_path):
         assert torch.allclose(full[key], after[key], rtol=0, atol=1e-6), key
 
 
-def test_monte_carlo_evaluation_is_seeded_by_batch_and_leaves_the_training_stream_alone():
+def test_monte_carlo_evaluation_is_seeded_by_dataset_index_and_leaves_the_training_stream_alone():
     from ram_lightning.system import RAMSystem
 
     system = RAMSystem(eval_samples=4, std=0.3, init_location="random", autocast="off").eval()
-    images = torch.rand(16, 1, 28, 28)
+    images, indices = torch.rand(16, 1, 28, 28), torch.arange(100, 116)
     torch.manual_seed(0)
-    first = system._evaluate(images, batch_idx=3)
+    first = system(images, indices)
     after_first = torch.rand(1)
     torch.manual_seed(1)  # another global stream: the evaluation must not depend on it
-    second = system._evaluate(images, batch_idx=3)
-    other_batch = system._evaluate(images, batch_idx=4)
-    assert torch.equal(first, second)
-    assert not torch.equal(first, other_batch), "each batch draws its own noise"
+    assert torch.equal(system(images, indices), first)
+    # Other batches, in another order: each image keeps its noise.
+    order = torch.randperm(16)
+    split = torch.cat([system(images[order[:5]], indices[order[:5]]), system(images[order[5:]], indices[order[5:]])])
+    torch.testing.assert_close(split, first[order], rtol=0, atol=1e-5)
+    assert not torch.allclose(system(images, indices + 16), first, atol=1e-3), "each index draws its own noise"
     torch.manual_seed(0)
     assert torch.equal(torch.rand(1), after_first), "the global stream is where it was before the evaluation"

@@ -29,7 +29,9 @@ class RAMDataModule(pl.LightningDataModule):
 
     Training uses the official training set minus ``val_size`` images, validation those ``val_size`` images (for
     MNIST the paper's 50,000 / 10,000 split, drawn with ``split_seed``), test the official test set. Batches hold
-    uint8 canvases until they reach their device, where they become floats in ``[0, 1]``.
+    uint8 canvases until they reach their device, where they become floats in ``[0, 1]``. Validation, test and
+    predict batches are ``(images, labels, indices)``: the indices in the split seed each image's Monte-Carlo
+    evaluation noise.
 
     The data decides the model's input: :attr:`num_classes`, :attr:`in_channels` and :attr:`image_size` (the canvas
     side) are known once the module is built, before any image is read, and the CLI links them to the model.
@@ -127,10 +129,11 @@ class RAMDataModule(pl.LightningDataModule):
             order = torch.randperm(total, generator=torch.Generator().manual_seed(self.hparams.split_seed))
             train_idx, val_idx = order[val_count:], order[:val_count]
             self.train_set = CanvasDataset(full.images[train_idx], full.labels[train_idx], self.canvas)
-            self.val_set = CanvasDataset(full.images[val_idx], full.labels[val_idx], self.canvas, VAL_CANVAS_SEED)
+            val_images, val_labels = full.images[val_idx], full.labels[val_idx]
+            self.val_set = CanvasDataset(val_images, val_labels, self.canvas, VAL_CANVAS_SEED, with_indices=True)
         if stage in ("test", "predict", None) and self.test_set is None:
             test = self.source.load(train=False)
-            self.test_set = CanvasDataset(test.images, test.labels, self.canvas, TEST_CANVAS_SEED)
+            self.test_set = CanvasDataset(test.images, test.labels, self.canvas, TEST_CANVAS_SEED, with_indices=True)
 
     def train_dataloader(self) -> DataLoader:
         world_size, rank = self._processes()
@@ -147,10 +150,11 @@ class RAMDataModule(pl.LightningDataModule):
     def predict_dataloader(self) -> DataLoader:
         return self._loader(self.test_set, self._eval_batch_size, self._eval_sampler(self.test_set))
 
-    def on_after_batch_transfer(self, batch: tuple[Tensor, Tensor], dataloader_idx: int) -> tuple[Tensor, Tensor]:
-        """uint8 canvases ``(B, C, S, S)`` -> float32 in ``[0, 1]``, on the batch's device."""
-        images, labels = batch
-        return images.float().div_(255.0), labels
+    def on_after_batch_transfer(self, batch: tuple[Tensor, ...], dataloader_idx: int) -> tuple[Tensor, ...]:
+        """uint8 canvases ``(B, C, S, S)`` -> float32 in ``[0, 1]``, on the batch's device; labels ``(B,)`` (and the
+        evaluation batches' indices ``(B,)``) unchanged."""
+        images, *rest = batch
+        return images.float().div_(255.0), *rest
 
     @property
     def _eval_batch_size(self) -> int:
