@@ -8,6 +8,7 @@ from typing import Any, Literal
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
+from pytorch_lightning.utilities import rank_zero_info
 from torch import Tensor
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 from torchmetrics.classification import MulticlassAccuracy
@@ -21,6 +22,8 @@ from ram_lightning.modules import Activation, CoreType
 Autocast = Literal["auto", "bf16", "off"]
 # Base seed of the Monte-Carlo evaluation's noise; each image's generator is seeded with it plus the image's index.
 EVALUATION_SEED = 20141
+# The policy std buffer in the state dict.
+STD_KEY = "model.policy.std"
 # An evaluation batch: images (B, C, H, W), labels (B,) and, from RAMDataModule, the images' dataset indices (B,).
 EvalBatch = tuple[Tensor, Tensor] | tuple[Tensor, Tensor, Tensor]
 
@@ -260,13 +263,23 @@ class RAMSystem(pl.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": self.scheduler_factory(optimizer)}
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Rejects a checkpoint whose tensors do not fit this model, naming the keys and shapes."""
-        mismatch = state_mismatch(self.state_dict(), checkpoint.get("state_dict", {}))
+        """Rejects a checkpoint whose tensors do not fit this model, naming the keys and shapes.
+
+        The policy std is a buffer, restored with the weights (callbacks may have annealed it). When this model's
+        ``std`` differs from the one the checkpoint was trained with, the user asked for another std: it replaces
+        the saved buffer, and a message says so.
+        """
+        state = checkpoint.get("state_dict", {})
+        mismatch = state_mismatch(self.state_dict(), state)
         if mismatch:
             raise ConfigError(
                 f"the checkpoint does not fit this model configuration ({mismatch}). Use the config the "
                 "checkpoint was trained with (saved as config.yaml next to its checkpoints/ folder)"
             )
+        saved_std, std = checkpoint.get("hyper_parameters", {}).get("std"), self.hparams.std
+        if saved_std is not None and saved_std != std and STD_KEY in state:
+            rank_zero_info(f"model.std={std} replaces the checkpoint's policy std {float(state[STD_KEY]):.4g}")
+            state[STD_KEY] = torch.full_like(state[STD_KEY], std)
 
     def _diverged(self, terms: LossTerms) -> None:
         """Stops training on a non-finite loss, naming the step and where the last good checkpoint is."""
