@@ -32,9 +32,9 @@ class RAMCLI(LightningCLI):
     """LightningCLI for RAM.
 
     Defaults: a TensorBoard logger under ``logs/``, a checkpoint of the best ``val/err`` (``checkpoint.*``
-    options) plus ``last.ckpt`` written after every epoch, the Rich progress bar and model summary (unless the
-    trainer disables them), the config saved with the run, a fixed seed. The data decides the model's
-    ``num_classes``, ``in_channels`` and ``image_size``.
+    options) plus ``last.ckpt`` written after every epoch (``checkpoint.save_last: false`` turns it off), the Rich
+    progress bar and model summary (unless the trainer disables them), the config saved with the run, a fixed seed.
+    The data decides the model's ``num_classes``, ``in_channels`` and ``image_size``.
 
     With ``--ckpt_path``, the model options given on the command line or in a config apply (evaluation mode,
     precision, std, loss weights...), except those that decide the weights' shapes; every other option takes the
@@ -119,9 +119,20 @@ def merge_saved_options(model: Namespace, given: Namespace | None, saved: dict[s
 
 
 def checkpoint_callbacks(best: Namespace) -> list[ModelCheckpoint]:
-    """The best checkpoint(s) by ``best.monitor``, and ``last.ckpt`` rewritten after every epoch."""
+    """The best checkpoint(s) by ``best.monitor``, and ``last.ckpt`` rewritten after every epoch unless
+    ``best.save_last`` is false.
+
+    Raises:
+        ConfigError: ``save_last`` is ``"link"`` (``last.ckpt`` is always a full checkpoint, for resuming).
+    """
     options = best.as_dict() if isinstance(best, Namespace) else dict(best)
-    options["save_last"] = False
+    save_last = options.pop("save_last", None)
+    if save_last not in (None, True, False):
+        raise ConfigError(
+            f"checkpoint.save_last must be true (the default: last.ckpt after every epoch) or false, got {save_last!r}"
+        )
+    if save_last is False:
+        return [ModelCheckpoint(**options)]
     latest = ModelCheckpoint(
         dirpath=options.get("dirpath"), filename="last", monitor=None, save_top_k=1, enable_version_counter=False
     )

@@ -17,7 +17,7 @@ from ram_lightning.checkpoint import state_mismatch
 from ram_lightning.errors import ConfigError, TrainingDivergedError
 from ram_lightning.losses import LossTerms, hybrid_loss
 from ram_lightning.model import BaselineType, InitLocation, RAMOutput, RecurrentAttention
-from ram_lightning.modules import Activation, CoreType
+from ram_lightning.modules import Activation, CoreType, RunningMeanBaseline
 
 Autocast = Literal["auto", "bf16", "off"]
 # Base seed of the Monte-Carlo evaluation's noise; each image's generator is seeded with it plus the image's index.
@@ -69,7 +69,8 @@ class RAMSystem(pl.LightningModule):
             and evaluation: ``"bf16"``, ``"off"``, or ``"auto"``: on CPUs with native bfloat16 arithmetic
             (AVX512-BF16 or AMX), off elsewhere. Locations, the policy and the heads stay in float32.
         optimizer: optimizer factory, e.g. ``torch.optim.SGD`` with its arguments, from the config.
-        lr_scheduler: optional scheduler factory, stepped once per epoch (``ReduceLROnPlateau`` on ``val/err``).
+        lr_scheduler: optional scheduler factory, stepped once per epoch (``ReduceLROnPlateau``: after each
+            validation, on its ``val/err``).
     """
 
     def __init__(
@@ -176,7 +177,7 @@ class RAMSystem(pl.LightningModule):
             )
         optimizer.step()
         if self.train_baseline:
-            self.model.baseline.update(terms.reward)
+            self.model.baseline.update(self._baseline_rewards(terms.reward))
 
         # Each self.log costs Lightning about as much as a tenth of this whole step: the step's terms are logged
         # only when the logger writes them, the epoch's accuracy once, at its end.
@@ -184,6 +185,13 @@ class RAMSystem(pl.LightningModule):
         if write_logs:
             self._log_terms(terms)
         return terms.total.detach()
+
+    def _baseline_rewards(self, reward: Tensor) -> Tensor:
+        """The batch's mean ``reward`` ``()`` for the baseline's update; for a running-mean baseline under DDP, every
+        process's ``(world_size,)``, so that all processes' rewards count (and every process keeps the same mean)."""
+        if isinstance(self.model.baseline, RunningMeanBaseline) and self.trainer.world_size > 1:
+            return self.all_gather(reward)
+        return reward
 
     def setup(self, stage: str) -> None:
         """On CPU with several processes, gives each process its share of the cores (no oversubscription)."""
@@ -200,13 +208,7 @@ class RAMSystem(pl.LightningModule):
         self.log("train/acc", self.train_acc.compute(), sync_dist=True)  # compute() gathered all processes
         self.train_acc.reset()
         scheduler = self.lr_schedulers()
-        if scheduler is None:
-            return
-        if isinstance(scheduler, ReduceLROnPlateau):
-            val_err = self.trainer.callback_metrics.get("val/err")
-            if val_err is not None:
-                scheduler.step(val_err)
-        else:
+        if scheduler is not None and not isinstance(scheduler, ReduceLROnPlateau):
             scheduler.step()
 
     def validation_step(self, batch: EvalBatch, batch_idx: int) -> None:
@@ -214,7 +216,10 @@ class RAMSystem(pl.LightningModule):
         self.val_acc.update(self._evaluate(images, indices), targets)
 
     def on_validation_epoch_end(self) -> None:
-        self._log_accuracy("val", self.val_acc)
+        accuracy = self._log_accuracy("val", self.val_acc)
+        scheduler = self.lr_schedulers()
+        if isinstance(scheduler, ReduceLROnPlateau) and not self.trainer.sanity_checking:
+            scheduler.step(1.0 - accuracy)  # on each fresh validation error, never a stale one
 
     def test_step(self, batch: EvalBatch, batch_idx: int) -> None:
         images, targets, indices = _split_batch(batch)
@@ -310,12 +315,15 @@ class RAMSystem(pl.LightningModule):
         self.log("train/baseline", terms.baseline.detach())
         self.log("train/reward", terms.reward, prog_bar=True)
 
-    def _log_accuracy(self, stage: str, metric: MulticlassAccuracy) -> None:
+    def _log_accuracy(self, stage: str, metric: MulticlassAccuracy) -> Tensor:
+        """Logs ``<stage>/acc`` and ``<stage>/err`` of the epoch; returns the accuracy ``()``, the same on every
+        process."""
         accuracy = metric.compute()
         metric.reset()
         # compute() already gathered every process's counts: the value is global and identical on all processes.
         self.log(f"{stage}/acc", accuracy, prog_bar=True, sync_dist=True)
         self.log(f"{stage}/err", 1.0 - accuracy, prog_bar=stage == "val", sync_dist=True)
+        return accuracy
 
 
 def _split_batch(batch: EvalBatch) -> tuple[Tensor, Tensor, Tensor | None]:

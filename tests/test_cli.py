@@ -132,3 +132,16 @@ def test_resuming_follows_the_std_and_loss_weights_of_the_command_line(data_dir,
     assert resumed["epoch"] == 1
     assert resumed["state_dict"]["model.policy.std"].item() == pytest.approx(0.05)
     assert (resumed["hyper_parameters"]["std"], resumed["hyper_parameters"]["reinforce_weight"]) == (0.05, 0.5)
+
+
+def test_save_last_is_honoured_or_refused(data_dir, tmp_path, capsys):
+    one_epoch = ["--trainer.max_epochs", "1", "--trainer.limit_train_batches", "1", "--trainer.limit_val_batches", "1"]
+    main(_fit_args(data_dir, tmp_path, *one_epoch, "--checkpoint.save_last", "false"))
+    written = [path.name for path in (tmp_path / "mnist" / "version_0" / "checkpoints").iterdir()]
+    assert len(written) == 1 and written[0].startswith("epoch=0-val_err="), "the best checkpoint, no last.ckpt"
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(_fit_args(data_dir, tmp_path, *one_epoch, "--checkpoint.save_last", "link"))
+    assert exit_info.value.code == 2
+    assert "checkpoint.save_last must be true" in capsys.readouterr().err
+    assert sorted(path.name for path in (tmp_path / "mnist").iterdir()) == ["version_0"], "refused before training"

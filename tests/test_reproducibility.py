@@ -5,6 +5,8 @@ from pathlib import Path
 import torch
 
 from ram_lightning.cli import create_cli
+from ram_lightning.data import RAMDataModule
+from ram_lightning.data.dataset import CanvasDataset
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -84,3 +86,16 @@ def test_monte_carlo_evaluation_is_seeded_by_dataset_index_and_leaves_the_traini
     assert not torch.allclose(system(images, indices + 16), first, atol=1e-3), "each index draws its own noise"
     torch.manual_seed(0)
     assert torch.equal(torch.rand(1), after_first), "the global stream is where it was before the evaluation"
+
+
+def test_without_a_seed_runs_shuffle_differently(monkeypatch):
+    def epoch_order(data: RAMDataModule) -> list[int]:
+        data.train_set = CanvasDataset(torch.zeros(100, 1, 28, 28, dtype=torch.uint8), torch.zeros(100), data.canvas)
+        return list(data.train_dataloader().sampler)
+
+    monkeypatch.delenv("PL_GLOBAL_SEED", raising=False)  # seed_everything: false
+    run = RAMDataModule(download=False)
+    assert epoch_order(run) == epoch_order(run), "a run keeps its seed"
+    assert epoch_order(RAMDataModule(download=False)) != epoch_order(run), "another run shuffles otherwise"
+    monkeypatch.setenv("PL_GLOBAL_SEED", "7")
+    assert epoch_order(RAMDataModule(download=False)) == epoch_order(RAMDataModule(download=False))

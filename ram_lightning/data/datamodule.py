@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import secrets
 from typing import Any
 
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.utilities import rank_zero_info
 from torch import Tensor
 from torch.utils.data import DataLoader, Sampler
 
@@ -94,6 +96,7 @@ class RAMDataModule(pl.LightningDataModule):
         self.train_set: CanvasDataset | None = None
         self.val_set: CanvasDataset | None = None
         self.test_set: CanvasDataset | None = None
+        self._random_seed: int | None = None  # the run's shuffling seed when no seed was set
 
     @property
     def num_classes(self) -> int:
@@ -137,8 +140,7 @@ class RAMDataModule(pl.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         world_size, rank = self._processes()
-        seed = int(os.environ.get("PL_GLOBAL_SEED", 0))
-        sampler = EpochSeededSampler(self._require(self.train_set), seed, self._current_epoch, world_size, rank)
+        sampler = EpochSeededSampler(self._require(self.train_set), self._seed(), self._current_epoch, world_size, rank)
         return self._loader(self.train_set, self.hparams.batch_size, sampler)
 
     def val_dataloader(self) -> DataLoader:
@@ -165,6 +167,17 @@ class RAMDataModule(pl.LightningDataModule):
         if self.trainer is None:
             return 1, 0
         return self.trainer.world_size, self.trainer.global_rank
+
+    def _seed(self) -> int:
+        """The run's seed (``seed_everything``); without one, a random seed drawn once per run and shared by every
+        process, so that runs without a seed differ from each other."""
+        if "PL_GLOBAL_SEED" in os.environ:
+            return int(os.environ["PL_GLOBAL_SEED"])
+        if self._random_seed is None:
+            seed = secrets.randbits(31)
+            self._random_seed = seed if self.trainer is None else self.trainer.strategy.broadcast(seed, src=0)
+            rank_zero_info(f"No seed_everything: the training data is shuffled with random seed {self._random_seed}")
+        return self._random_seed
 
     def _current_epoch(self) -> int:
         return self.trainer.current_epoch if self.trainer is not None else 0
