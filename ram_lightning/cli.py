@@ -23,8 +23,16 @@ REPORTED_ERRORS = (ConfigError, DataError, CheckpointError, TrainingDivergedErro
 DATA_LINKED_OPTIONS = ("num_classes", "in_channels", "image_size")
 # Model options that decide the shapes of the weights: with a checkpoint, its saved values always apply.
 WEIGHT_SHAPE_OPTIONS = frozenset(
-    {"patch_size", "num_scales", "glimpse_hidden", "location_hidden", "glimpse_size", "hidden_size", "core_type"}
-    | {"baseline"}
+    {
+        "patch_size",
+        "num_scales",
+        "glimpse_hidden",
+        "location_hidden",
+        "glimpse_size",
+        "hidden_size",
+        "core_type",
+        "baseline",
+    }
 )
 
 
