@@ -149,6 +149,7 @@ def measure_config(config: Path, args: argparse.Namespace) -> dict[str, Any]:
     data.setup("fit")
     images, targets = data.on_after_batch_transfer(next(iter(data.train_dataloader())), 0)
     images, targets = images.to(device), targets.to(device)  # (B, C, H, W), (B,)
+    indices = torch.arange(images.shape[0])  # (B,): seed the Monte-Carlo evaluation noise, as evaluation batches do
     system.to(device)
     wanted = args.only.split(",")
     samples = system.hparams.train_samples
@@ -160,7 +161,7 @@ def measure_config(config: Path, args: argparse.Namespace) -> dict[str, Any]:
         def eval_steps() -> None:
             with torch.no_grad():
                 for _ in range(args.steps):
-                    system.validation_step((images, targets), 0)
+                    system.validation_step((images, targets, indices), 0)
             system.val_acc.reset()
 
         result["eval"] = timed(eval_steps, args.steps * batch, args.warmup, args.repeats, sync)
@@ -271,17 +272,19 @@ def table(results: list[dict[str, Any]]) -> str:
     for result in results:
         medians = {key: statistics.median(result[key]) for key in MEASUREMENTS if key in result}
         samples = result["train_samples"]
-
-        def cell(key: str, factor: int = 1) -> str:
-            if key not in medians:
-                return "-"
-            low, high = min(result[key]) * factor, max(result[key]) * factor
-            return f"{medians[key] * factor:,.0f} ({low:,.0f}-{high:,.0f})"
-
         share = f"{medians['fit'] / medians['step']:.0%}" if "fit" in medians and "step" in medians else "-"
-        cells = [cell("step"), cell("step", samples), cell("data"), cell("fit"), share, cell("eval")]
+        cells = [_cell(result, "step"), _cell(result, "step", samples), _cell(result, "data"), _cell(result, "fit")]
+        cells += [share, _cell(result, "eval")]
         lines.append(f"| {Path(result['config']).name} | {result['batch_size']} | {samples} | {' | '.join(cells)} |")
     return "\n".join(lines)
+
+
+def _cell(result: dict[str, Any], key: str, factor: int = 1) -> str:
+    """``"median (lowest-highest)"`` of the runs of one measurement, times ``factor``; ``"-"`` if not measured."""
+    if key not in result:
+        return "-"
+    runs = [rate * factor for rate in result[key]]
+    return f"{statistics.median(runs):,.0f} ({min(runs):,.0f}-{max(runs):,.0f})"
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -56,7 +56,7 @@ class GlimpseMapLogger(pl.Callback):
                 rank_zero_warn(f"{type(self).__name__}: no fixed validation canvases (RAMDataModule); nothing logged")
             return
         count = min(self.num_images, len(dataset))
-        canvases, _ = dataset.__getitems__(list(range(count)))  # (N, C, S, S) uint8
+        canvases = dataset.__getitems__(list(range(count)))[0]  # (N, C, S, S) uint8
         images = canvases.to(pl_module.device).float().div_(255.0)
         model = pl_module.model
         locations = model(images, sample=False).locations  # (N, T, 2)

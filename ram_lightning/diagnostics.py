@@ -5,7 +5,8 @@ Evaluation logs, beside the error of the configured protocol:
 - ``<stage>/acc_policy_mean``: accuracy of one deterministic rollout that follows the policy mean (the paper's
   protocol);
 - ``<stage>/acc_random_locations``: the same model with every location, the first one included, drawn uniformly
-  (seeded, so the figure is reproducible);
+  (from a generator seeded by each image's dataset index: the figure is the same for every batch size, process
+  count and device);
 - ``<stage>/attention_gain``: the difference of the two. Near zero, the policy does nothing useful: the classifier
   has learned to do without attention;
 - ``<stage>/acc_after_glimpse_<t>``: accuracy of the policy-mean rollout classifying after ``t`` glimpses.
@@ -17,10 +18,9 @@ import torch
 from torch import Tensor, nn
 from torchmetrics import Metric
 
-from ram_lightning.model import RecurrentAttention
-from ram_lightning.seeding import seeded_random_state
+from ram_lightning.model import RecurrentAttention, RolloutNoise
 
-# Base seed of the random-location rollouts (plus the batch index).
+# Base seed of the random-location rollouts (plus each image's dataset index).
 RANDOM_LOCATION_SEED = 71828
 
 
@@ -44,6 +44,20 @@ class GlimpseAccuracy(Metric):
         return self.correct.float() / self.total.clamp(min=1)
 
 
+def uniform_locations(sample_ids: Tensor, steps: int, device: torch.device, dtype: torch.dtype) -> RolloutNoise:
+    """``steps`` uniform locations in ``[-1, 1]^2`` for each image, from a CPU generator seeded by its id.
+
+    Returns:
+        A :class:`RolloutNoise`: the first locations ``(B, 2)`` and the next ones ``(T - 1, B, 2)``.
+    """
+    per_image = [
+        torch.rand(steps, 2, generator=torch.Generator().manual_seed(RANDOM_LOCATION_SEED + int(sample_id)))
+        for sample_id in sample_ids.tolist()
+    ]
+    locations = (torch.stack(per_image, dim=1) * 2.0 - 1.0).to(device=device, dtype=dtype)  # (T, B, 2)
+    return RolloutNoise(locations[0], locations[1:])
+
+
 class AttentionDiagnostics(nn.Module):
     """Accumulates the diagnostics of one evaluation stage (see the module docstring).
 
@@ -57,11 +71,12 @@ class AttentionDiagnostics(nn.Module):
         self.random_locations = GlimpseAccuracy(num_glimpses)
 
     @torch.no_grad()
-    def update(self, model: RecurrentAttention, images: Tensor, targets: Tensor, batch_idx: int) -> None:
-        """Runs the policy-mean and the random-location rollouts of ``images`` ``(B, C, H, W)``."""
+    def update(self, model: RecurrentAttention, images: Tensor, targets: Tensor, sample_ids: Tensor) -> None:
+        """Runs the policy-mean and the random-location rollouts of ``images`` ``(B, C, H, W)``; ``sample_ids``
+        ``(B,)`` (dataset indices) seed each image's random locations."""
         self.policy_mean.update(model(images, sample=False).log_probs, targets)
-        with seeded_random_state(images.device, RANDOM_LOCATION_SEED + batch_idx):
-            self.random_locations.update(model.random_location_log_probs(images), targets)
+        noise = uniform_locations(sample_ids, model.num_glimpses, images.device, images.dtype)
+        self.random_locations.update(model.random_location_log_probs(images, noise), targets)
 
     def compute(self, stage: str) -> dict[str, Tensor]:
         """The scalars to log, named ``<stage>/...``, then resets the accumulated counts."""

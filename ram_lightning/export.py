@@ -3,9 +3,10 @@
     ram-export --run logs/mnist/version_0 --out results/mnist --command "ram fit --config configs/mnist.yaml"
 
 writes ``model.ckpt`` (the best checkpoint by ``val/err``, without optimizer state), the run's ``config.yaml``,
-the learning curve (``curve.csv``, ``curve.png``), and ``metrics.json``: validation and test error of the shipped
-checkpoint, the test error of the first ``--slice`` test images (checked by the test suite), epochs, wall time,
-hardware, commit and command.
+the learning curve (``curve.csv``, ``curve.png``), and ``metrics.json``: the validation error logged during training
+that chose the checkpoint (``val_err_logged``, in the training's precision), the validation and test errors of the
+checkpoint re-evaluated in float32 (``val_err``, ``test_err``), the test error of the first ``--slice`` test images
+(checked by the test suite), how the checkpoint was chosen, epochs, wall time, hardware, commit and command.
 """
 
 from __future__ import annotations
@@ -176,10 +177,22 @@ def protocol_errors(config: Path, checkpoint: Path, data_dir: str, stage: str, e
     }
 
 
-def export(run_dir: Path, checkpoint: Path, out_dir: Path, data_dir: str, slice_size: int, facts: dict) -> dict:
-    """Writes the results folder (see the module docstring); returns the metrics written to ``metrics.json``."""
+def export(
+    run_dir: Path,
+    checkpoint: Path,
+    out_dir: Path,
+    data_dir: str,
+    slice_size: int,
+    facts: dict,
+    chosen_by: str = "the lowest val/err logged during training",
+) -> dict:
+    """Writes the results folder (see the module docstring); returns the metrics written to ``metrics.json``.
+
+    ``chosen_by`` says how ``checkpoint`` was chosen; it is recorded in ``selected_by``.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    trained_autocast = state.get("hyper_parameters", {}).get("autocast", "off")
     if "autocast" in state.get("hyper_parameters", {}):
         state["hyper_parameters"]["autocast"] = "off"  # evaluated in float32, reproducible on any machine
     torch.save({key: state[key] for key in KEPT_KEYS if key in state}, out_dir / "model.ckpt")
@@ -188,17 +201,19 @@ def export(run_dir: Path, checkpoint: Path, out_dir: Path, data_dir: str, slice_
     write_curve_csv(rows, out_dir / "curve.csv")
     plot_curve(rows, out_dir / "curve.png", out_dir.name)
     model, config = out_dir / "model.ckpt", out_dir / "config.yaml"
-    eval_samples = state.get("hyper_parameters", {}).get("eval_samples")
-    selection_err = _selection_error(state)
+    logged = {row["epoch"]: row.get("val/err") for row in rows}
     metrics = {
         **facts,
         "checkpoint_epoch": int(state["epoch"]),
         "epochs_trained": len(rows),
         "wall_time_s": max((row["wall_s"] for row in rows if "wall_s" in row), default=None),
         "hardware": _hardware(),
-        "selected_on": f"val/err of the config's protocol during training (eval_samples={eval_samples}, the "
-        "run's precision): the checkpoint with the lowest",
-        "val_err_at_selection": selection_err,
+        "selected_by": (
+            f"{chosen_by}: val_err_logged, measured with model.autocast: {trained_autocast} (bfloat16 where that "
+            "turned it on) and the config's evaluation protocol; val_err and test_err re-evaluate the checkpoint in "
+            "float32 under each protocol"
+        ),
+        "val_err_logged": logged.get(int(state["epoch"])),
         "val_err": protocol_errors(config, model, data_dir, "validate"),
         "test_err": protocol_errors(config, model, data_dir, "test"),
         "test_slice": {
@@ -208,14 +223,6 @@ def export(run_dir: Path, checkpoint: Path, out_dir: Path, data_dir: str, slice_
     }
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     return metrics
-
-
-def _selection_error(state: dict) -> float | None:
-    """The ``val/err`` that made this checkpoint the best one, from the ``ModelCheckpoint`` state saved in it."""
-    for key, value in state.get("callbacks", {}).items():
-        if key.startswith("ModelCheckpoint") and value.get("monitor") == "val/err" and value.get("best_model_score"):
-            return float(value["best_model_score"])
-    return None
 
 
 def _hardware() -> str:
@@ -259,7 +266,8 @@ def main(argv: list[str] | None = None) -> None:
             print(f"error: no {path.name} at {path}", file=sys.stderr)
             raise SystemExit(2)
     facts = {"command": args.command, "commit": args.commit or _git_commit(), "note": args.note}
-    metrics = export(args.run, checkpoint, args.out, args.data_dir, args.slice, facts)
+    chosen_by = "given with --ckpt" if args.ckpt else "the lowest val/err logged during training"
+    metrics = export(args.run, checkpoint, args.out, args.data_dir, args.slice, facts, chosen_by)
     print(json.dumps(metrics, indent=2))
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from typing import Literal, NamedTuple
 
 import torch
@@ -41,6 +43,19 @@ class RAMOutput(NamedTuple):
     locations: Tensor
     log_pi: Tensor
     baselines: Tensor
+
+
+class RolloutNoise(NamedTuple):
+    """All the randomness of one rollout of ``B`` images, drawn before it starts.
+
+    Attributes:
+        first_location: ``(B, 2)`` location of the first glimpse.
+        steps: ``(T-1, B, 2)``: the locations of the next glimpses when they are random, else standard normal noise
+            of the policy's samples; ``None`` when the rollout follows the policy mean.
+    """
+
+    first_location: Tensor
+    steps: Tensor | None
 
 
 class RecurrentAttention(nn.Module):
@@ -131,7 +146,9 @@ class RecurrentAttention(nn.Module):
         else:
             self.baseline = LeaveOneOutBaseline()
 
-    def forward(self, images: Tensor, sample: bool = True, samples_per_image: int = 1) -> RAMOutput:
+    def forward(
+        self, images: Tensor, sample: bool = True, samples_per_image: int = 1, noise: RolloutNoise | None = None
+    ) -> RAMOutput:
         """Unrolls ``T`` glimpses, ``M = samples_per_image`` times per image, as one batch of ``B * M`` episodes.
 
         Args:
@@ -139,6 +156,8 @@ class RecurrentAttention(nn.Module):
             sample: draw locations from the policy (training, Monte-Carlo evaluation); otherwise follow its mean.
             samples_per_image: rollouts ``M`` of each image; episode ``b * M + m`` is the ``m``-th of image ``b``.
                 The images are indexed, not copied, by the fused rollout.
+            noise: the randomness of the ``B * M`` episodes (see :meth:`draw_noise`); ``None`` draws it from the
+                global random stream of the images' device.
 
         Returns:
             A :class:`RAMOutput` of ``(B * M, T, ...)`` tensors.
@@ -149,23 +168,28 @@ class RecurrentAttention(nn.Module):
         image_index = None
         if samples_per_image > 1:
             image_index = torch.arange(images.shape[0], device=images.device).repeat_interleave(samples_per_image)
-        first_location, noise = self._draw_noise(episodes, images, sample)
+        if noise is None:
+            noise = self.draw_noise(episodes, sample, images.device, images.dtype)
+        else:
+            self._check_noise(noise, episodes, sample)
+        first_location, step_noise = noise
         if self.fused_rollout and not images.requires_grad:
-            return self._forward_fused(images, image_index, first_location, noise, sample)
+            return self._forward_fused(images, image_index, first_location, step_noise, sample)
         episode_images = images if image_index is None else images[image_index]  # (B*M, C, H, W)
-        return self._forward_plain(episode_images, first_location, noise, sample)
+        return self._forward_plain(episode_images, first_location, step_noise, sample)
 
     @torch.no_grad()
-    def random_location_log_probs(self, images: Tensor) -> Tensor:
+    def random_location_log_probs(self, images: Tensor, noise: RolloutNoise | None = None) -> Tensor:
         """Class log-probabilities ``(B, T, C)`` after each glimpse when every location, the first one included, is
         drawn uniformly from ``[-1, 1]^2`` instead of by the policy: what the model does without attention.
 
-        The random numbers come from the global stream (seed it for a reproducible figure).
+        ``noise`` holds the uniform locations (:meth:`draw_noise` with ``random_glimpses`` set); ``None`` draws
+        them from the global random stream.
         """
         previous = self.random_glimpses
         self.random_glimpses = True
         try:
-            return self(images, sample=True).log_probs
+            return self(images, sample=True, noise=noise).log_probs
         finally:
             self.random_glimpses = previous
 
@@ -262,45 +286,92 @@ class RecurrentAttention(nn.Module):
         return tensor.to(self.action.classifier.weight.dtype)
 
     @torch.no_grad()
-    def predict_log_probs(self, images: Tensor, num_samples: int = 0) -> tuple[Tensor, Tensor]:
+    def predict_log_probs(
+        self, images: Tensor, num_samples: int = 0, generators: Sequence[torch.Generator] | None = None
+    ) -> tuple[Tensor, Tensor]:
         """Class log-probabilities of the final glimpse, for evaluation.
 
         Args:
             images: ``(B, C_in, H_img, W_img)`` images.
-            num_samples: ``0`` follows the policy mean (deterministic); ``M >= 1`` averages the final
-                log-probabilities of ``M`` sampled rollouts.
+            num_samples: ``0`` follows the policy mean (deterministic); ``M >= 1`` averages the final class
+                probabilities of ``M`` sampled rollouts.
+            generators: with ``M >= 1``, one CPU generator per image: image ``i``'s rollouts draw their noise from
+                ``generators[i]`` on the CPU, then move to the images' device, so that its prediction depends neither
+                on the other images of the batch nor on the device. ``None``: the global random stream.
 
         Returns:
-            ``log_probs`` ``(B, C)`` and the locations ``(B, T, 2)`` of the first rollout.
+            ``log_probs`` ``(B, C)``: the log of the class probabilities averaged over the rollouts (normalised:
+            their exponentials sum to 1), and the locations ``(B, T, 2)`` of the first rollout.
         """
         if num_samples <= 0:
             output = self(images, sample=False)
             return output.log_probs[:, -1], output.locations
         batch = images.shape[0]
-        output = self(images.repeat(num_samples, 1, 1, 1), sample=True)
-        log_probs = output.log_probs[:, -1].view(num_samples, batch, -1).mean(dim=0)
-        return log_probs, output.locations[:batch]
+        noise = None
+        if generators is not None:
+            if len(generators) != batch:
+                raise ValueError(f"one generator per image needed: {len(generators)} generators for {batch} images")
+            per_image = [self.draw_noise(num_samples, True, generator=generator) for generator in generators]
+            noise = RolloutNoise(  # rollout-major, as images.repeat lays the batch out: row m * B + i
+                torch.stack([n.first_location for n in per_image], dim=1).flatten(0, 1),  # (M*B, 2)
+                torch.stack([n.steps for n in per_image], dim=2).flatten(1, 2),  # (T-1, M*B, 2)
+            )
+            noise = RolloutNoise(*(part.to(images.device, images.dtype) for part in noise))
+        output = self(images.repeat(num_samples, 1, 1, 1), sample=True, noise=noise)
+        log_probs = output.log_probs[:, -1].view(num_samples, batch, -1)  # (M, B, C)
+        return torch.logsumexp(log_probs, dim=0) - math.log(num_samples), output.locations[:batch]
 
-    def _draw_noise(self, batch: int, images: Tensor, sample: bool) -> tuple[Tensor, Tensor | None]:
-        """All the rollout's randomness for ``batch`` episodes, drawn up front so that every rollout implementation
-        consumes it alike (``images`` gives the device and dtype).
+    def draw_noise(
+        self,
+        batch_size: int,
+        sample: bool,
+        device: torch.device | None = None,
+        dtype: torch.dtype | None = None,
+        generator: torch.Generator | None = None,
+    ) -> RolloutNoise:
+        """All the randomness of a rollout of ``batch_size`` images, drawn up front so that every rollout
+        implementation consumes it alike.
+
+        Args:
+            batch_size: ``B``.
+            sample: the rollout samples from the policy (else follows its mean).
+            device: where to draw (the global stream of that device); a ``generator`` draws on its own device.
+            dtype: floating point type of the noise.
+            generator: draw from this generator instead of the global random stream.
 
         Returns:
-            The first location ``(B, 2)``, and ``(T-1, B, 2)``: the locations of the next glimpses when they are
-            random, else standard normal noise for the policy's samples (``None`` when following the mean).
+            A :class:`RolloutNoise`.
         """
-        steps = self.num_glimpses
+        if generator is not None:
+            device = generator.device
+        draw = {"device": device, "dtype": dtype, "generator": generator}
+        batch, steps = batch_size, self.num_glimpses
         if self.random_glimpses:
-            locations = self._uniform_locations((steps, batch), images)
-            return locations[0], locations[1:]
+            locations = self._uniform_locations((steps, batch), **draw)
+            return RolloutNoise(locations[0], locations[1:])
         if self.init_location == "center" or not sample:
-            first = images.new_zeros(batch, 2)
+            first = torch.zeros(batch, 2, device=device, dtype=dtype)
         else:
-            first = self._uniform_locations((batch,), images)
-        noise = torch.randn(steps - 1, batch, 2, device=images.device, dtype=images.dtype) if sample else None
-        return first, noise
+            first = self._uniform_locations((batch,), **draw)
+        noise = torch.randn(steps - 1, batch, 2, **draw) if sample else None
+        return RolloutNoise(first, noise)
+
+    def _check_noise(self, noise: RolloutNoise, batch: int, sample: bool) -> None:
+        """Rejects given noise whose shapes do not fit a rollout of ``batch`` images."""
+        first, steps = noise
+        if tuple(first.shape) != (batch, 2):
+            raise ValueError(f"noise.first_location must be ({batch}, 2), got {tuple(first.shape)}")
+        expected = (self.num_glimpses - 1, batch, 2)
+        if (sample or self.random_glimpses) and (steps is None or tuple(steps.shape) != expected):
+            got = None if steps is None else tuple(steps.shape)
+            raise ValueError(f"noise.steps must be {expected} for a sampled or random-glimpse rollout, got {got}")
 
     @staticmethod
-    def _uniform_locations(shape: tuple[int, ...], images: Tensor) -> Tensor:
+    def _uniform_locations(
+        shape: tuple[int, ...],
+        device: torch.device | None,
+        dtype: torch.dtype | None,
+        generator: torch.Generator | None,
+    ) -> Tensor:
         """``(*shape, 2)`` locations drawn uniformly from ``[-1, 1]^2``."""
-        return torch.rand(*shape, 2, device=images.device, dtype=images.dtype) * 2.0 - 1.0
+        return torch.rand(*shape, 2, device=device, dtype=dtype, generator=generator) * 2.0 - 1.0

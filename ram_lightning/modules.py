@@ -140,9 +140,11 @@ class LocationPolicy(nn.Module):
         """
         mean = self.mean_location(hidden)
         std = self.std.to(mean.dtype)
-        if noise is None:
-            noise = torch.randn_like(mean)
-        raw = (mean + std * noise.to(mean.dtype)).detach() if sample else mean.detach()
+        if not sample:
+            raw = mean.detach()
+        else:
+            noise = torch.randn_like(mean) if noise is None else noise
+            raw = (mean + std * noise.to(mean.dtype)).detach()
         log_pi = self.log_prob(raw, mean)
         return raw.clamp(-1.0, 1.0), log_pi
 

@@ -61,7 +61,7 @@ def load_images(datamodule: RAMDataModule, split: str, num_images: int) -> tuple
     loader = datamodule.test_dataloader() if split == "test" else datamodule.val_dataloader()
     images, labels, count = [], [], 0
     for batch in loader:
-        batch_images, batch_labels = datamodule.on_after_batch_transfer(batch, 0)  # (B, C, H, W) floats, (B,)
+        batch_images, batch_labels = datamodule.on_after_batch_transfer(batch, 0)[:2]  # (B, C, H, W) floats, (B,)
         images.append(batch_images[: num_images - count])
         labels.append(batch_labels[: num_images - count])
         count += images[-1].shape[0]
@@ -72,8 +72,10 @@ def load_images(datamodule: RAMDataModule, split: str, num_images: int) -> tuple
 
 def evaluation_rollout(system: RAMSystem, images: Tensor) -> viz.Rollout:
     """The rollouts of ``images`` ``(B, C, H, W)`` as evaluation and ``ram predict`` make them for a first batch
-    (``RAMSystem.predict_step``): the class from the model's ``eval_samples`` rollouts, the locations of the first."""
-    prediction = system.predict_step((images, torch.full((images.shape[0],), -1)), 0)
+    (``RAMSystem.predict_step``): the class from the model's ``eval_samples`` rollouts, the locations of the first.
+    ``images`` are the first ones of their split or folder: indices ``0 .. B-1`` seed their Monte-Carlo noise."""
+    count = images.shape[0]
+    prediction = system.predict_step((images, torch.full((count,), -1), torch.arange(count)), 0)
     locations = prediction["locations"].float()  # (B, T, 2)
     height, width = images.shape[-2:]
     return viz.Rollout(

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 from typing import Any, Literal
 
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
+from pytorch_lightning.utilities import rank_zero_info
 from torch import Tensor
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 from torchmetrics.classification import MulticlassAccuracy
@@ -18,12 +18,15 @@ from ram_lightning.diagnostics import AttentionDiagnostics
 from ram_lightning.errors import ConfigError, TrainingDivergedError
 from ram_lightning.losses import LossTerms, hybrid_loss
 from ram_lightning.model import BaselineType, InitLocation, RAMOutput, RecurrentAttention
-from ram_lightning.modules import Activation, CoreType
-from ram_lightning.seeding import seeded_random_state
+from ram_lightning.modules import Activation, CoreType, RunningMeanBaseline
 
 Autocast = Literal["auto", "bf16", "off"]
-# Base seed of the Monte-Carlo evaluation's noise (plus the batch index).
+# Base seed of the Monte-Carlo evaluation's noise; each image's generator is seeded with it plus the image's index.
 EVALUATION_SEED = 20141
+# The policy std buffer in the state dict.
+STD_KEY = "model.policy.std"
+# An evaluation batch: images (B, C, H, W), labels (B,) and, from RAMDataModule, the images' dataset indices (B,).
+EvalBatch = tuple[Tensor, Tensor] | tuple[Tensor, Tensor, Tensor]
 
 
 class RAMSystem(pl.LightningModule):
@@ -31,7 +34,9 @@ class RAMSystem(pl.LightningModule):
 
     One manual optimization step per batch on the hybrid loss: cross-entropy for the action, core and glimpse
     networks, REINFORCE with baseline for the location policy, squared error for the learned baseline.
-    Evaluation follows the policy mean (``eval_samples: 0``) or averages ``eval_samples`` sampled rollouts.
+    Evaluation follows the policy mean (``eval_samples: 0``) or averages the class probabilities of ``eval_samples``
+    sampled rollouts, whose noise is seeded by each image's dataset index (evaluation batches carry the indices), so
+    that an error depends neither on the evaluation batch size, nor on the number of processes, nor on the device.
 
     Args:
         num_classes: classes (linked from the data).
@@ -61,7 +66,8 @@ class RAMSystem(pl.LightningModule):
         per_step_weight: weight of the classification after the earlier glimpses (0: last glimpse only).
         train_samples: rollouts ``M`` of each training image per step, run as one batch of ``B * M`` episodes;
             the classification and REINFORCE terms average over all of them.
-        eval_samples: ``0`` evaluates with the policy mean; ``M > 0`` averages ``M`` sampled rollouts.
+        eval_samples: ``0`` evaluates with the policy mean; ``M > 0`` averages the class probabilities of ``M``
+            sampled rollouts.
         gradient_clip_norm: clip the gradient's global norm to this value (``None``: no clipping).
         fused_rollout: unroll the glimpses as one autograd node with a batched backward (faster, same results);
             ``False`` records every operation with autograd (the reference implementation).
@@ -72,7 +78,8 @@ class RAMSystem(pl.LightningModule):
             and evaluation: ``"bf16"``, ``"off"``, or ``"auto"``: on CPUs with native bfloat16 arithmetic
             (AVX512-BF16 or AMX), off elsewhere. Locations, the policy and the heads stay in float32.
         optimizer: optimizer factory, e.g. ``torch.optim.SGD`` with its arguments, from the config.
-        lr_scheduler: optional scheduler factory, stepped once per epoch (``ReduceLROnPlateau`` on ``val/err``).
+        lr_scheduler: optional scheduler factory, stepped once per epoch (``ReduceLROnPlateau``: after each
+            validation, on its ``val/err``).
     """
 
     def __init__(
@@ -161,10 +168,13 @@ class RAMSystem(pl.LightningModule):
 
         return load_pretrained(name)
 
-    def forward(self, images: Tensor) -> Tensor:
-        """``images`` ``(B, C, H, W)`` -> final class log-probabilities ``(B, num_classes)`` (evaluation mode)."""
-        with self._autocast():
-            return self.model.predict_log_probs(images, self.hparams.eval_samples)[0]
+    def forward(self, images: Tensor, indices: Tensor | None = None) -> Tensor:
+        """``images`` ``(B, C, H, W)`` -> final class log-probabilities ``(B, num_classes)`` (evaluation mode).
+
+        ``indices`` ``(B,)``: the images' dataset indices, which seed each image's Monte-Carlo noise; ``None`` draws
+        it from the global random stream.
+        """
+        return self._predict(images, indices)[0]
 
     def training_loss(self, images: Tensor, targets: Tensor) -> tuple[RAMOutput, LossTerms]:
         """``train_samples`` sampled rollouts of each of ``images`` ``(B, C, H, W)``, and their hybrid loss against
@@ -198,7 +208,7 @@ class RAMSystem(pl.LightningModule):
             )
         optimizer.step()
         if self.train_baseline:
-            self.model.baseline.update(terms.reward)
+            self.model.baseline.update(self._baseline_rewards(terms.reward))
 
         # Each self.log costs Lightning about as much as a tenth of this whole step: the step's terms are logged
         # only when the logger writes them, the epoch's accuracy once, at its end.
@@ -206,6 +216,13 @@ class RAMSystem(pl.LightningModule):
         if write_logs:
             self._log_terms(terms)
         return terms.total.detach()
+
+    def _baseline_rewards(self, reward: Tensor) -> Tensor:
+        """The batch's mean ``reward`` ``()`` for the baseline's update; for a running-mean baseline under DDP, every
+        process's ``(world_size,)``, so that all processes' rewards count (and every process keeps the same mean)."""
+        if isinstance(self.model.baseline, RunningMeanBaseline) and self.trainer.world_size > 1:
+            return self.all_gather(reward)
+        return reward
 
     def setup(self, stage: str) -> None:
         """On CPU with several processes, gives each process its share of the cores (no oversubscription)."""
@@ -235,62 +252,71 @@ class RAMSystem(pl.LightningModule):
         self.log("train/acc", self.train_acc.compute(), sync_dist=True)  # compute() gathered all processes
         self.train_acc.reset()
         scheduler = self.lr_schedulers()
-        if scheduler is None:
-            return
-        if isinstance(scheduler, ReduceLROnPlateau):
-            val_err = self.trainer.callback_metrics.get("val/err")
-            if val_err is not None:
-                scheduler.step(val_err)
-        else:
+        if scheduler is not None and not isinstance(scheduler, ReduceLROnPlateau):
             scheduler.step()
 
-    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
-        images, targets = batch
-        self.val_acc.update(self._evaluate(images, batch_idx), targets)
+    def validation_step(self, batch: EvalBatch, batch_idx: int) -> None:
+        images, targets, indices = _split_batch(batch)
+        self.val_acc.update(self._evaluate(images, indices), targets)
         with self._autocast():
-            self.val_diagnostics.update(self.model, images, targets, batch_idx)
+            self.val_diagnostics.update(self.model, images, targets, _sample_ids(indices, batch_idx, images))
 
     def on_validation_epoch_end(self) -> None:
-        self._log_accuracy("val", self.val_acc)
+        accuracy = self._log_accuracy("val", self.val_acc)
         self.log_dict(self.val_diagnostics.compute("val"), sync_dist=True)
+        scheduler = self.lr_schedulers()
+        if isinstance(scheduler, ReduceLROnPlateau) and not self.trainer.sanity_checking:
+            scheduler.step(1.0 - accuracy)  # on each fresh validation error, never a stale one
 
-    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
-        images, targets = batch
-        self.test_acc.update(self._evaluate(images, batch_idx), targets)
+    def test_step(self, batch: EvalBatch, batch_idx: int) -> None:
+        images, targets, indices = _split_batch(batch)
+        self.test_acc.update(self._evaluate(images, indices), targets)
         with self._autocast():
-            self.test_diagnostics.update(self.model, images, targets, batch_idx)
+            self.test_diagnostics.update(self.model, images, targets, _sample_ids(indices, batch_idx, images))
 
     def on_test_epoch_end(self) -> None:
         self._log_accuracy("test", self.test_acc)
         self.log_dict(self.test_diagnostics.compute("test"), sync_dist=True)
 
-    def predict_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> dict[str, Tensor]:
+    def predict_step(self, batch: EvalBatch, batch_idx: int) -> dict[str, Tensor]:
         """Returns ``preds`` ``(B,)``, their probabilities ``probs`` ``(B,)``, ``targets`` ``(B,)`` (``-1``: no label)
         and glimpse ``locations`` ``(B, T, 2)``, as evaluation computes them.
 
-        With ``eval_samples: M > 0`` the class is the argmax of the ``M`` rollouts' mean log-probabilities, its
-        probability the softmax of that mean (the normalised geometric mean of the rollouts' probabilities), and
-        the locations are those of the first rollout.
+        With ``eval_samples: M > 0`` the class is the argmax of the mean of the ``M`` rollouts' class probabilities,
+        ``probs`` that mean, and the locations are those of the first rollout.
         """
-        images, targets = batch
-        with self._autocast(), self._evaluation_noise(images.device, batch_idx):
-            log_probs, locations = self.model.predict_log_probs(images, self.hparams.eval_samples)
+        images, targets, indices = _split_batch(batch)
+        log_probs, locations = self._predict(images, self._require_indices(indices))
         preds = log_probs.argmax(dim=-1)
-        probs = log_probs.float().softmax(dim=-1).gather(1, preds[:, None]).squeeze(1)
+        probs = log_probs.float().exp().gather(1, preds[:, None]).squeeze(1)
         return {"preds": preds, "probs": probs, "targets": targets, "locations": locations}
 
-    def _evaluate(self, images: Tensor, batch_idx: int) -> Tensor:
+    def _evaluate(self, images: Tensor, indices: Tensor | None) -> Tensor:
         """Final class log-probabilities ``(B, num_classes)`` of an evaluation batch, reproducibly."""
-        with self._evaluation_noise(images.device, batch_idx):
-            return self(images)
+        return self(images, self._require_indices(indices))
 
-    def _evaluation_noise(self, device: torch.device, batch_idx: int) -> contextlib.AbstractContextManager:
-        """Monte-Carlo evaluation draws its noise from a generator seeded by the batch index, so that an error is
-        the same on every run and machine (for the same evaluation batch size) and training's random stream is
-        left untouched. Nothing to do when evaluation follows the policy mean."""
-        if self.hparams.eval_samples == 0:
-            return contextlib.nullcontext()
-        return seeded_random_state(device, EVALUATION_SEED + batch_idx)
+    def _predict(self, images: Tensor, indices: Tensor | None) -> tuple[Tensor, Tensor]:
+        """Final class log-probabilities ``(B, num_classes)`` and locations ``(B, T, 2)`` in evaluation mode.
+
+        Monte-Carlo evaluation gives image ``i`` its own CPU generator, seeded with ``EVALUATION_SEED + indices[i]``:
+        its noise is the same whatever batch, process or device evaluates it, and the training's random stream is
+        left untouched.
+        """
+        generators = None
+        if self.hparams.eval_samples > 0 and indices is not None:
+            generators = [torch.Generator().manual_seed(EVALUATION_SEED + index) for index in indices.tolist()]
+        with self._autocast():
+            return self.model.predict_log_probs(images, self.hparams.eval_samples, generators)
+
+    def _require_indices(self, indices: Tensor | None) -> Tensor | None:
+        """Monte-Carlo evaluation needs the images' dataset indices, to seed their noise reproducibly."""
+        if indices is None and self.hparams.eval_samples > 0:
+            raise ValueError(
+                f"model.eval_samples={self.hparams.eval_samples} seeds each image's noise with its dataset index: "
+                "evaluation batches must be (images, labels, indices), as RAMDataModule's are; or set "
+                "model.eval_samples: 0"
+            )
+        return indices
 
     def configure_optimizers(self) -> Any:
         optimizer = self.optimizer_factory(self.parameters())
@@ -299,13 +325,23 @@ class RAMSystem(pl.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": self.scheduler_factory(optimizer)}
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Rejects a checkpoint whose tensors do not fit this model, naming the keys and shapes."""
-        mismatch = state_mismatch(self.state_dict(), checkpoint.get("state_dict", {}))
+        """Rejects a checkpoint whose tensors do not fit this model, naming the keys and shapes.
+
+        The policy std is a buffer, restored with the weights (callbacks may have annealed it). When this model's
+        ``std`` differs from the one the checkpoint was trained with, the user asked for another std: it replaces
+        the saved buffer, and a message says so.
+        """
+        state = checkpoint.get("state_dict", {})
+        mismatch = state_mismatch(self.state_dict(), state)
         if mismatch:
             raise ConfigError(
                 f"the checkpoint does not fit this model configuration ({mismatch}). Use the config the "
                 "checkpoint was trained with (saved as config.yaml next to its checkpoints/ folder)"
             )
+        saved_std, std = checkpoint.get("hyper_parameters", {}).get("std"), self.hparams.std
+        if saved_std is not None and saved_std != std and STD_KEY in state:
+            rank_zero_info(f"model.std={std} replaces the checkpoint's policy std {float(state[STD_KEY]):.4g}")
+            state[STD_KEY] = torch.full_like(state[STD_KEY], std)
 
     def _diverged(self, terms: LossTerms) -> None:
         """Stops training on a non-finite loss, naming the step and where the last good checkpoint is."""
@@ -336,12 +372,30 @@ class RAMSystem(pl.LightningModule):
         self.log("train/baseline", terms.baseline.detach())
         self.log("train/reward", terms.reward, prog_bar=True)
 
-    def _log_accuracy(self, stage: str, metric: MulticlassAccuracy) -> None:
+    def _log_accuracy(self, stage: str, metric: MulticlassAccuracy) -> Tensor:
+        """Logs ``<stage>/acc`` and ``<stage>/err`` of the epoch; returns the accuracy ``()``, the same on every
+        process."""
         accuracy = metric.compute()
         metric.reset()
         # compute() already gathered every process's counts: the value is global and identical on all processes.
         self.log(f"{stage}/acc", accuracy, prog_bar=True, sync_dist=True)
         self.log(f"{stage}/err", 1.0 - accuracy, prog_bar=stage == "val", sync_dist=True)
+        return accuracy
+
+
+def _sample_ids(indices: Tensor | None, batch_idx: int, images: Tensor) -> Tensor:
+    """``(B,)`` the images' dataset indices; without them, their positions in the evaluation (which then depend on
+    the batch size)."""
+    if indices is not None:
+        return indices
+    batch = images.shape[0]
+    return torch.arange(batch_idx * batch, (batch_idx + 1) * batch)
+
+
+def _split_batch(batch: EvalBatch) -> tuple[Tensor, Tensor, Tensor | None]:
+    """``(images, labels)`` or ``(images, labels, indices)`` -> the three, ``indices`` ``None`` if absent."""
+    images, targets, *rest = batch
+    return images, targets, rest[0] if rest else None
 
 
 def bfloat16_autocast(setting: Autocast, device: torch.device) -> bool:

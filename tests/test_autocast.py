@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -13,15 +15,26 @@ from ram_lightning.system import RAMSystem, bfloat16_autocast
 SMALL = {"glimpse_hidden": 32, "location_hidden": 32, "glimpse_size": 64, "hidden_size": 64}
 
 
-def test_setting():
+@pytest.mark.parametrize(
+    ("avx512_bf16", "amx", "native"), [(False, False, False), (True, False, True), (False, True, True)]
+)
+def test_setting(monkeypatch: pytest.MonkeyPatch, avx512_bf16: bool, amx: bool, native: bool):
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert bfloat16_autocast("auto", cpu) == native, "auto: on exactly on CPUs with native bfloat16"
+    assert not bfloat16_autocast("auto", cuda), "GPUs are left to the trainer's precision"
     assert bfloat16_autocast("bf16", cpu) and bfloat16_autocast("bf16", cuda)
     assert not bfloat16_autocast("off", cpu) and not bfloat16_autocast("off", cuda)
-    assert not bfloat16_autocast("auto", cuda)
-    native = torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
-    assert bfloat16_autocast("auto", cpu) == native
     with pytest.raises(ConfigError, match="model.autocast"):
         RAMSystem(autocast="fp8")
+
+
+@pytest.mark.skipif(not Path("/proc/cpuinfo").is_file(), reason="reads the CPU flags from Linux's /proc/cpuinfo")
+def test_auto_follows_the_cpu_flags():
+    flags = {flag for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags")
+             for flag in line.split(":", 1)[1].split()}  # fmt: skip
+    assert bfloat16_autocast("auto", torch.device("cpu")) == bool(flags & {"avx512_bf16", "amx_bf16"})
 
 
 def _gradients(fused: bool, autocast: bool) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:

@@ -98,8 +98,8 @@ def test_real_validation_and_test_canvases_are_identical_with_0_and_2_workers(da
             download=False,
         )
         data.setup()
-        val = torch.cat([images for images, _ in data.val_dataloader()])
-        test = torch.cat([images for images, _ in islice(data.test_dataloader(), 3)])
+        val = torch.cat([images for images, *_ in data.val_dataloader()])
+        test = torch.cat([images for images, *_ in islice(data.test_dataloader(), 3)])
         return val, test
 
     val_0, test_0 = canvases(workers=0, batch_size=64)

@@ -1,5 +1,6 @@
 """The real command line: fast_dev_run, resume from last.ckpt, clean errors."""
 
+import logging
 import subprocess
 import sys
 from pathlib import Path
@@ -7,7 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from ram_lightning.cli import main
+from ram_lightning.cli import create_cli, main
+from ram_lightning.system import RAMSystem
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -88,3 +90,58 @@ def test_missing_data_names_the_files_and_the_fix(tmp_path, capsys):
     assert "train-images-idx3-ubyte.gz" in err and "MISSING" in err
     assert str(tmp_path / "empty" / "MNIST" / "raw") in err
     assert "download" in err
+
+
+SHIPPED_MNIST = REPO_ROOT / "results" / "mnist" / "model.ckpt"  # saved with eval_samples 10 and std 0.15
+
+
+def test_a_checkpoint_is_evaluated_as_the_command_line_says(data_dir, tmp_path):
+    args = [
+        "test", "--ckpt_path", str(SHIPPED_MNIST), "--data.data_dir", str(data_dir), "--data.download", "false",
+        "--data.eval_batch_size", "100", "--trainer.limit_test_batches", "1", "--trainer.logger", "false",
+        "--trainer.enable_progress_bar", "false", "--trainer.default_root_dir", str(tmp_path),
+    ]  # fmt: skip
+    saved = create_cli(args).model
+    assert (saved.hparams.eval_samples, saved.hparams.std, saved.hparams.hidden_size) == (10, 0.15, 256)
+
+    changed = ["--model.eval_samples", "0", "--model.std", "0.05", "--model.per_step_weight", "0.5"]
+    with pytest.warns(UserWarning, match="model.hidden_size=64 replaced by the checkpoint's 256"):
+        cli = create_cli([*args, *changed, "--model.hidden_size", "64"])
+    system = cli.model
+    assert (system.hparams.eval_samples, system.hparams.std, system.hparams.per_step_weight) == (0, 0.05, 0.5)
+    assert system.model.policy.std.item() == pytest.approx(0.05), "the given std replaced the saved buffer"
+    assert system.hparams.hidden_size == 256 and system.model.core.hidden_size == 256
+    # The test error is the policy mean's, as a direct evaluation of the checkpoint's weights finds it.
+    images, labels, _ = cli.datamodule.on_after_batch_transfer(next(iter(cli.datamodule.test_dataloader())), 0)
+    reference = RAMSystem.load_from_checkpoint(SHIPPED_MNIST, eval_samples=0).eval()
+    with torch.no_grad():
+        errors = (reference(images).argmax(dim=-1) != labels).float().mean()
+    assert float(cli.trainer.callback_metrics["test/err"]) == pytest.approx(float(errors))
+
+
+def test_resuming_follows_the_std_and_loss_weights_of_the_command_line(data_dir, tmp_path, caplog):
+    short = ["--trainer.limit_train_batches", "2", "--trainer.limit_val_batches", "1"]
+    main(_fit_args(data_dir, tmp_path, "--trainer.max_epochs", "1", *short))
+    last = tmp_path / "mnist" / "version_0" / "checkpoints" / "last.ckpt"
+
+    changed = ["--model.std", "0.05", "--model.reinforce_weight", "0.5"]
+    with caplog.at_level(logging.INFO):
+        main(_fit_args(data_dir, tmp_path, "--trainer.max_epochs", "2", "--ckpt_path", str(last), *short, *changed))
+    assert "model.std=0.05 replaces the checkpoint's policy std 0.15" in caplog.text
+    resumed = torch.load(tmp_path / "mnist" / "version_1" / "checkpoints" / "last.ckpt", weights_only=False)
+    assert resumed["epoch"] == 1
+    assert resumed["state_dict"]["model.policy.std"].item() == pytest.approx(0.05)
+    assert (resumed["hyper_parameters"]["std"], resumed["hyper_parameters"]["reinforce_weight"]) == (0.05, 0.5)
+
+
+def test_save_last_is_honoured_or_refused(data_dir, tmp_path, capsys):
+    one_epoch = ["--trainer.max_epochs", "1", "--trainer.limit_train_batches", "1", "--trainer.limit_val_batches", "1"]
+    main(_fit_args(data_dir, tmp_path, *one_epoch, "--checkpoint.save_last", "false"))
+    written = [path.name for path in (tmp_path / "mnist" / "version_0" / "checkpoints").iterdir()]
+    assert len(written) == 1 and written[0].startswith("epoch=0-val_err="), "the best checkpoint, no last.ckpt"
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(_fit_args(data_dir, tmp_path, *one_epoch, "--checkpoint.save_last", "link"))
+    assert exit_info.value.code == 2
+    assert "checkpoint.save_last must be true" in capsys.readouterr().err
+    assert sorted(path.name for path in (tmp_path / "mnist").iterdir()) == ["version_0"], "refused before training"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
 from ram_lightning.cli import create_cli, main
@@ -59,10 +60,19 @@ def test_config_parses_instantiates_and_runs_fast_dev_run(
             scales,
         )
         assert model.model.core.core_type == core
+    classifier = model.model.action.classifier.weight
+    before = classifier.detach().clone()
     cli.trainer.fit(model, datamodule=data)
     assert cli.trainer.state.finished
+    assert cli.trainer.global_step == 1 and not torch.equal(classifier.detach(), before), "one optimizer step"
     metrics = cli.trainer.callback_metrics
-    assert {"train/loss", "val/acc"} <= set(metrics) and 0.0 <= float(metrics["val/acc"]) <= 1.0
+    assert torch.isfinite(metrics["train/loss"])
+    # One validation batch of the 256 held-out images: the accuracy counts whole images.
+    images = min(data.hparams.eval_batch_size or data.hparams.batch_size, 256)
+    correct = float(metrics["val/acc"]) * images
+    assert abs(correct - round(correct)) < 1e-3
+    (again,) = cli.trainer.validate(model, datamodule=data, verbose=False)
+    assert again["val/acc"] == pytest.approx(float(metrics["val/acc"]), abs=1e-6), "evaluation is reproducible"
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,8 @@
-"""Two CPU processes (gloo) train and test through the CLI, with the results of one process."""
+"""Two CPU processes (gloo) train and test through the CLI, with the results of one process (Monte-Carlo evaluation
+included: each image's noise is seeded by its dataset index)."""
 
+import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,9 +14,6 @@ from ram_lightning.cli import create_cli
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = ["--config", str(REPO_ROOT / "configs/mnist.yaml"), "--config", str(REPO_ROOT / "configs/trainer/ddp.yaml")]
-# Evaluation along the policy mean: Monte-Carlo evaluation seeds its noise by each process's batch index, so with two
-# processes the same image gets other noise than with one (an equally valid estimate, not the same number).
-MEAN_PATH = ["--model.eval_samples", "0"]
 
 
 def _scalars(log_dir: Path, tag: str) -> list[float]:
@@ -24,33 +24,12 @@ def _scalars(log_dir: Path, tag: str) -> list[float]:
 
 @pytest.mark.slow
 def test_two_process_fit_and_test_match_single_process(data_dir, tmp_path):
-    common = [
-        "--data.data_dir",
-        str(data_dir),
-        "--data.download",
-        "false",
-        "--data.eval_batch_size",
-        "1000",
-        "--trainer.logger.init_args.save_dir",
-        str(tmp_path),
-        "--trainer.accelerator",
-        "cpu",
-        "--trainer.devices",
-        "2",
-        "--trainer.enable_progress_bar",
-        "false",
-        *MEAN_PATH,
-    ]
-    fit = [
-        *CONFIGS,
-        *common,
-        "--trainer.max_epochs",
-        "1",
-        "--trainer.limit_train_batches",
-        "4",
-        "--trainer.limit_val_batches",
-        "1",
-    ]
+    data = ["--data.data_dir", str(data_dir), "--data.download", "false"]
+    quiet = ["--trainer.enable_progress_bar", "false"]
+    two_processes = ["--trainer.accelerator", "cpu", "--trainer.devices", "2"]
+    common = [*data, *quiet, *two_processes, "--trainer.logger.init_args.save_dir", str(tmp_path)]
+    fit = [*CONFIGS, *common, "--trainer.max_epochs", "1", "--trainer.limit_train_batches", "30"]
+    fit += ["--trainer.limit_val_batches", "1", "--data.eval_batch_size", "500"]
     run = subprocess.run(
         [sys.executable, "-m", "ram_lightning", "fit", *fit], capture_output=True, text=True, cwd=tmp_path, timeout=600
     )
@@ -60,19 +39,36 @@ def test_two_process_fit_and_test_match_single_process(data_dir, tmp_path):
     checkpoint = tmp_path / "mnist" / "version_0" / "checkpoints" / "last.ckpt"
     assert checkpoint.is_file()
 
-    run = subprocess.run(
-        [sys.executable, "-m", "ram_lightning", "test", *CONFIGS, *common, "--ckpt_path", str(checkpoint)],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        timeout=600,
-    )
+    # The first 1,000 test images with the config's 10-rollout evaluation: 500 per process, then 1,000 in one.
+    first_1000 = ["--trainer.limit_test_batches", "1", "--ckpt_path", str(checkpoint)]
+    test = [*CONFIGS, *common, *first_1000, "--data.eval_batch_size", "500"]
+    command = [sys.executable, "-m", "ram_lightning", "test", *test]
+    run = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=600)
     assert run.returncode == 0, run.stderr[-3000:]
     ddp_acc = _scalars(tmp_path / "mnist" / "version_1", "test/acc")
     assert len(ddp_acc) == 1
 
-    single_args = ["test", "--config", str(REPO_ROOT / "configs" / "mnist.yaml"), *common[:6], "--ckpt_path"]
-    single_args += [str(checkpoint), "--trainer.logger", "false", "--trainer.enable_progress_bar", "false", *MEAN_PATH]
+    single_args = ["test", "--config", str(REPO_ROOT / "configs" / "mnist.yaml"), *data, *quiet, *first_1000]
+    single_args += ["--data.eval_batch_size", "1000", "--trainer.logger", "false"]
     single = create_cli([*single_args, "--trainer.default_root_dir", str(tmp_path / "single")])
-    assert single.trainer.world_size == 1
+    assert single.trainer.world_size == 1 and single.model.hparams.eval_samples == 10
     assert ddp_acc[0] == pytest.approx(float(single.trainer.callback_metrics["test/acc"]), abs=1e-7)
+
+
+BASELINE_SCRIPT = Path(__file__).resolve().parent / "ddp_baseline_script.py"
+
+
+def test_running_mean_baseline_counts_every_process_and_an_unseeded_run_shares_one_shuffling_seed(data_dir, tmp_path):
+    env = {key: value for key, value in os.environ.items() if key != "PL_GLOBAL_SEED"}  # no seed_everything
+    env.update(OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore")
+    command = [sys.executable, str(BASELINE_SCRIPT), str(data_dir), str(tmp_path)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
+    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
+    assert done.returncode == 0 and lines, f"DDP run failed (exit {done.returncode}):\n{done.stderr[-3000:]}"
+    result = json.loads(lines[0].removeprefix("RESULT "))
+    # Rank 0 rewards 0, rank 1 rewards 1: every step the average moves halfway towards their mean, 0.5.
+    expected = 0.5 * (1.0 - 0.5 ** result["steps"])
+    assert result["steps"] == 3
+    assert result["mean_reward"] == pytest.approx([expected, expected])
+    seeds = result["seed"]
+    assert seeds[0] == seeds[1], "both processes shuffle with the same permutation"

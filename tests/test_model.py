@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from ram_lightning.model import RAMOutput, RecurrentAttention
+from ram_lightning.model import RAMOutput, RecurrentAttention, RolloutNoise
 
 
 @pytest.mark.parametrize("core_type", ["rnn", "lstm"])
@@ -66,14 +66,45 @@ def test_random_glimpses_ignore_the_policy():
     assert locations.mean(0).abs().max() < 0.1
 
 
-def test_monte_carlo_evaluation_averages_samples():
+def _generators(seeds: list[int]) -> list[torch.Generator]:
+    return [torch.Generator().manual_seed(seed) for seed in seeds]
+
+
+def test_monte_carlo_evaluation_averages_the_probabilities_of_its_rollouts():
     torch.manual_seed(0)
-    model = RecurrentAttention(num_classes=10).eval()
+    model = RecurrentAttention(num_classes=10, std=0.5, init_location="random").eval()
     images = torch.rand(3, 1, 28, 28)
-    log_probs, locations = model.predict_log_probs(images, num_samples=4)
-    assert log_probs.shape == (3, 10) and locations.shape == (3, 6, 2)
-    deterministic, _ = model.predict_log_probs(images, num_samples=0)
-    assert deterministic.shape == (3, 10)
+    seeds, samples = [5, 6, 7], 4
+    log_probs, locations = model.predict_log_probs(images, samples, _generators(seeds))
+
+    # The same rollouts one by one: rollout m of image i takes the m-th noise drawn from image i's generator.
+    per_image = [model.draw_noise(samples, True, generator=generator) for generator in _generators(seeds)]
+    rollouts = []
+    for m in range(samples):
+        first = torch.stack([noise.first_location[m] for noise in per_image])  # (B, 2)
+        steps = torch.stack([noise.steps[:, m] for noise in per_image], dim=1)  # (T-1, B, 2)
+        rollouts.append(model(images, sample=True, noise=RolloutNoise(first, steps)))
+    final = torch.stack([rollout.log_probs[:, -1] for rollout in rollouts])  # (M, B, C)
+    assert not torch.allclose(final[0], final[1], atol=1e-3), "the rollouts differ"
+    torch.testing.assert_close(log_probs, final.exp().mean(dim=0).log())  # log of the mean probability
+    torch.testing.assert_close(log_probs.exp().sum(dim=-1), torch.ones(3))
+    torch.testing.assert_close(locations, rollouts[0].locations)
+
+    alone, _ = model.predict_log_probs(images[1:2], samples, _generators(seeds[1:2]))
+    torch.testing.assert_close(alone, log_probs[1:2])  # an image's prediction does not depend on its batch
+    mean_path, _ = model.predict_log_probs(images, num_samples=0)
+    torch.testing.assert_close(mean_path, model(images, sample=False).log_probs[:, -1])
+
+
+def test_given_noise_of_the_wrong_shape_is_rejected():
+    model = RecurrentAttention(num_glimpses=4)
+    noise = model.draw_noise(3, sample=True)
+    with pytest.raises(ValueError, match=r"noise.steps must be \(3, 5, 2\)"):
+        model(torch.rand(5, 1, 28, 28), noise=RolloutNoise(torch.zeros(5, 2), noise.steps))
+    with pytest.raises(ValueError, match="noise.first_location"):
+        model(torch.rand(5, 1, 28, 28), noise=noise)
+    with pytest.raises(ValueError, match="one generator per image"):
+        model.predict_log_probs(torch.rand(5, 1, 28, 28), 2, _generators([1, 2]))
 
 
 def test_std_is_a_saved_buffer():

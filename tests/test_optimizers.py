@@ -1,10 +1,13 @@
-"""Optimizers and schedulers are one config line away; the scheduler is stepped by hand once per epoch."""
+"""Optimizers and schedulers are one config line away; a scheduler is stepped by hand once per epoch, ReduceLROnPlateau
+after each validation."""
 
 from pathlib import Path
 
 import pytest
 import pytorch_lightning as pl
 import torch
+from tiny_training import MemoryLogger, ToyData, tiny_system, tiny_trainer
+from torch.optim.lr_scheduler import ReduceLROnPlateau
 from torch.utils.data import DataLoader, TensorDataset
 
 from ram_lightning.cli import create_cli
@@ -46,3 +49,19 @@ def test_linear_decay_scheduler_is_stepped_each_epoch(tmp_path):
     optimizer = cli.model.optimizers().optimizer
     assert optimizer.param_groups[0]["lr"] == pytest.approx(0.05), "0.1 decayed linearly over 4 epochs, 2 done"
     assert trainer.callback_metrics["train/lr"] == pytest.approx(0.075), "logged at the start of epoch 2"
+
+
+def test_reduce_on_plateau_steps_on_each_fresh_validation_only(tmp_path):
+    def plateau(optimizer: torch.optim.Optimizer) -> ReduceLROnPlateau:
+        # Every error after the first counts as a plateau (an improvement would need a drop of 2).
+        return ReduceLROnPlateau(optimizer, factor=0.5, patience=0, threshold=2.0, threshold_mode="abs")
+
+    system = tiny_system(optimizer=lambda params: torch.optim.SGD(params, lr=0.1), lr_scheduler=plateau)
+    logger = MemoryLogger()
+    trainer = tiny_trainer(tmp_path, [], max_epochs=4, logger=logger, check_val_every_n_epoch=2)
+    trainer.fit(system, ToyData())
+    assert len(logger.series("val/err")) == 2, "validations after epochs 1 and 3"
+    # The first validation sets the best error, the second is a plateau: one halving. Stepping at every epoch end
+    # on the last logged val/err would count epoch 2's stale error as a plateau too (and halve the rate twice).
+    assert system.optimizers().optimizer.param_groups[0]["lr"] == pytest.approx(0.05)
+    assert logger.series("train/lr") == pytest.approx([0.1, 0.1, 0.1, 0.1])

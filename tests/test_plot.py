@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
 
 from ram_lightning.cli import main as ram_main
+from ram_lightning.plot import build_datamodule, load_images
 from ram_lightning.plot import main as plot_main
+from ram_lightning.viz import step_color
 
 NUM_GLIMPSES = 3
 
@@ -43,13 +46,29 @@ def test_plot_writes_pngs_and_a_gif(checkpoint, data_dir, tmp_path, capsys):
     plot_main(["--ckpt", str(checkpoint), "--num-images", "5", "--out", str(out), "--data-dir", str(data_dir)])
     singles = sorted(out.glob("trajectory_*.png"))
     assert [path.name for path in singles] == [f"trajectory_{i:03d}.png" for i in range(5)]
-    with Image.open(singles[0]) as single:
-        assert single.width == 28 * 6  # 28 px magnified 6 times
+    datamodule = build_datamodule(torch.load(checkpoint, weights_only=True), checkpoint, str(data_dir))
+    images, _ = load_images(datamodule, "test", 5)  # (5, 1, 28, 28) in [0, 1]
+    for path, image in zip(singles, images, strict=True):
+        with Image.open(path) as single:
+            picture = torch.from_numpy(np.array(single.convert("RGB"))).permute(2, 0, 1)  # (3, H, W) uint8
+        assert picture.shape[-1] == 28 * 6  # 28 px magnified 6 times, a caption band below
+        # The test image itself, magnified, under the few pixels the glimpse boxes, path and numbers cover.
+        expected = (image * 255).round().to(torch.uint8).repeat_interleave(6, -1).repeat_interleave(6, -2)
+        assert (picture[:, : 28 * 6] == expected).all(dim=0).float().mean() > 0.8
+        colours = {tuple(pixel) for pixel in picture.flatten(1).T.tolist()}
+        assert all(step_color(t) in colours for t in range(NUM_GLIMPSES)), "each glimpse is drawn in its colour"
+        assert step_color(NUM_GLIMPSES) not in colours, "and no other glimpse"
     with Image.open(out / "trajectories.png") as grid, Image.open(out / "trajectories.gif") as gif:
         assert gif.n_frames == NUM_GLIMPSES  # one more glimpse per frame
         assert gif.size == grid.size
+        frames = []
+        for index in range(gif.n_frames):
+            gif.seek(index)
+            frames.append(np.array(gif.convert("RGB")))
+    assert not any(np.array_equal(a, b) for a, b in zip(frames[:-1], frames[1:], strict=True)), "each adds a glimpse"
     with Image.open(out / "glimpses.png") as strip:
-        assert strip.width > 0
+        # One column per glimpse, one row per image: 8x8 patches magnified 5 times, 4 px gaps and a 16 px header.
+        assert strip.size == (NUM_GLIMPSES * (40 + 4) + 4, 16 + 5 * (40 + 4) + 4)
     assert str(out / "trajectories.gif") in capsys.readouterr().out
 
 

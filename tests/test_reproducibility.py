@@ -5,6 +5,8 @@ from pathlib import Path
 import torch
 
 from ram_lightning.cli import create_cli
+from ram_lightning.data import RAMDataModule
+from ram_lightning.data.dataset import CanvasDataset
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -67,18 +69,33 @@ def test_resumed_run_equals_uninterrupted_run(data_dir, tmp_path):
         assert torch.allclose(full[key], after[key], rtol=0, atol=1e-6), key
 
 
-def test_monte_carlo_evaluation_is_seeded_by_batch_and_leaves_the_training_stream_alone():
+def test_monte_carlo_evaluation_is_seeded_by_dataset_index_and_leaves_the_training_stream_alone():
     from ram_lightning.system import RAMSystem
 
     system = RAMSystem(eval_samples=4, std=0.3, init_location="random", autocast="off").eval()
-    images = torch.rand(16, 1, 28, 28)
+    images, indices = torch.rand(16, 1, 28, 28), torch.arange(100, 116)
     torch.manual_seed(0)
-    first = system._evaluate(images, batch_idx=3)
+    first = system(images, indices)
     after_first = torch.rand(1)
     torch.manual_seed(1)  # another global stream: the evaluation must not depend on it
-    second = system._evaluate(images, batch_idx=3)
-    other_batch = system._evaluate(images, batch_idx=4)
-    assert torch.equal(first, second)
-    assert not torch.equal(first, other_batch), "each batch draws its own noise"
+    assert torch.equal(system(images, indices), first)
+    # Other batches, in another order: each image keeps its noise.
+    order = torch.randperm(16)
+    split = torch.cat([system(images[order[:5]], indices[order[:5]]), system(images[order[5:]], indices[order[5:]])])
+    torch.testing.assert_close(split, first[order], rtol=0, atol=1e-5)
+    assert not torch.allclose(system(images, indices + 16), first, atol=1e-3), "each index draws its own noise"
     torch.manual_seed(0)
     assert torch.equal(torch.rand(1), after_first), "the global stream is where it was before the evaluation"
+
+
+def test_without_a_seed_runs_shuffle_differently(monkeypatch):
+    def epoch_order(data: RAMDataModule) -> list[int]:
+        data.train_set = CanvasDataset(torch.zeros(100, 1, 28, 28, dtype=torch.uint8), torch.zeros(100), data.canvas)
+        return list(data.train_dataloader().sampler)
+
+    monkeypatch.delenv("PL_GLOBAL_SEED", raising=False)  # seed_everything: false
+    run = RAMDataModule(download=False)
+    assert epoch_order(run) == epoch_order(run), "a run keeps its seed"
+    assert epoch_order(RAMDataModule(download=False)) != epoch_order(run), "another run shuffles otherwise"
+    monkeypatch.setenv("PL_GLOBAL_SEED", "7")
+    assert epoch_order(RAMDataModule(download=False)) == epoch_order(RAMDataModule(download=False))

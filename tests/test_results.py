@@ -20,9 +20,13 @@ def test_every_paper_experiment_ships_results():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", EXPERIMENTS)
-def test_shipped_checkpoint_reproduces_its_recorded_test_slice_error(name, data_dir):
+def test_shipped_checkpoint_reproduces_its_recorded_one_rollout_test_slice_error(name, data_dir):
     folder = REPO_ROOT / "results" / name
-    recorded = json.loads((folder / "metrics.json").read_text())["test_slice"]
-    error = evaluate(folder / "config.yaml", folder / "model.ckpt", str(data_dir), "test", recorded["first_images"])
-    assert error == pytest.approx(recorded["err"], abs=1e-6)
-    assert error < 0.9, "far better than chance"
+    metrics = json.loads((folder / "metrics.json").read_text())
+    recorded = metrics["test_slice"]
+    images = recorded["first_images"]
+    error = evaluate(folder / "config.yaml", folder / "model.ckpt", str(data_dir), "test", images, eval_samples=0)
+    # One deterministic rollout in float32; another CPU or a GPU may round a near-tie the other way: 2 images at most.
+    assert error == pytest.approx(recorded["one_rollout_err"], abs=2.5 / images)
+    # Near the error recorded on the whole test split (a broken model is far from it), not merely below chance.
+    assert error <= metrics["test_err"]["one_rollout"] + 0.02

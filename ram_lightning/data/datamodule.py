@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import secrets
 from typing import Any
 
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.trainer.states import TrainerFn
+from pytorch_lightning.utilities import rank_zero_info
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Sampler
 
@@ -31,8 +33,10 @@ class RAMDataModule(pl.LightningDataModule):
 
     Training uses the official training set minus ``val_size`` images, validation those ``val_size`` images (for
     MNIST the paper's 50,000 / 10,000 split, drawn with ``split_seed``), test the official test set. Batches hold
-    uint8 canvases until they reach their device, where they become floats in ``[0, 1]``. Prediction runs on the test
-    split, or on the image files of ``predict_dir`` (unlabelled, resized to the canvas; see :class:`ImageFileDataset`).
+    uint8 canvases until they reach their device, where they become floats in ``[0, 1]``. Validation, test and
+    predict batches are ``(images, labels, indices)``: the indices in the split seed each image's Monte-Carlo
+    evaluation noise. Prediction runs on the test split, or on the image files of ``predict_dir`` (unlabelled,
+    resized to the canvas; see :class:`ImageFileDataset`).
 
     The data decides the model's input: :attr:`num_classes`, :attr:`in_channels` and :attr:`image_size` (the canvas
     side) are known once the module is built, before any image is read, and the CLI links them to the model.
@@ -99,6 +103,7 @@ class RAMDataModule(pl.LightningDataModule):
         self.val_set: CanvasDataset | None = None
         self.test_set: CanvasDataset | None = None
         self.predict_set: ImageFileDataset | None = None
+        self._random_seed: int | None = None  # the run's shuffling seed when no seed was set
 
     @property
     def num_classes(self) -> int:
@@ -135,18 +140,18 @@ class RAMDataModule(pl.LightningDataModule):
             order = torch.randperm(total, generator=torch.Generator().manual_seed(self.hparams.split_seed))
             train_idx, val_idx = order[val_count:], order[:val_count]
             self.train_set = CanvasDataset(full.images[train_idx], full.labels[train_idx], self.canvas)
-            self.val_set = CanvasDataset(full.images[val_idx], full.labels[val_idx], self.canvas, VAL_CANVAS_SEED)
+            val_images, val_labels = full.images[val_idx], full.labels[val_idx]
+            self.val_set = CanvasDataset(val_images, val_labels, self.canvas, VAL_CANVAS_SEED, with_indices=True)
         if stage == "predict" and self.hparams.predict_dir is not None:
             if self.predict_set is None:
                 self.predict_set = ImageFileDataset(self.hparams.predict_dir, self.in_channels, self.image_size)
         elif stage in ("test", "predict", None) and self.test_set is None:
             test = self.source.load(train=False)
-            self.test_set = CanvasDataset(test.images, test.labels, self.canvas, TEST_CANVAS_SEED)
+            self.test_set = CanvasDataset(test.images, test.labels, self.canvas, TEST_CANVAS_SEED, with_indices=True)
 
     def train_dataloader(self) -> DataLoader:
         world_size, rank = self._processes()
-        seed = int(os.environ.get("PL_GLOBAL_SEED", 0))
-        sampler = EpochSeededSampler(self._require(self.train_set), seed, self._current_epoch, world_size, rank)
+        sampler = EpochSeededSampler(self._require(self.train_set), self._seed(), self._current_epoch, world_size, rank)
         return self._loader(self.train_set, self.hparams.batch_size, sampler)
 
     def val_dataloader(self) -> DataLoader:
@@ -159,10 +164,11 @@ class RAMDataModule(pl.LightningDataModule):
         dataset = self.test_set if self.hparams.predict_dir is None else self.predict_set
         return self._loader(dataset, self._eval_batch_size, self._eval_sampler(dataset))
 
-    def on_after_batch_transfer(self, batch: tuple[Tensor, Tensor], dataloader_idx: int) -> tuple[Tensor, Tensor]:
-        """uint8 canvases ``(B, C, S, S)`` -> float32 in ``[0, 1]``, on the batch's device."""
-        images, labels = batch
-        return images.float().div_(255.0), labels
+    def on_after_batch_transfer(self, batch: tuple[Tensor, ...], dataloader_idx: int) -> tuple[Tensor, ...]:
+        """uint8 canvases ``(B, C, S, S)`` -> float32 in ``[0, 1]``, on the batch's device; labels ``(B,)`` (and the
+        evaluation batches' indices ``(B,)``) unchanged."""
+        images, *rest = batch
+        return images.float().div_(255.0), *rest
 
     @property
     def _eval_batch_size(self) -> int:
@@ -178,6 +184,17 @@ class RAMDataModule(pl.LightningDataModule):
         """The attached trainer predicts on the image files of ``predict_dir``."""
         predicting = self.trainer is not None and self.trainer.state.fn == TrainerFn.PREDICTING
         return predicting and self.hparams.predict_dir is not None
+
+    def _seed(self) -> int:
+        """The run's seed (``seed_everything``); without one, a random seed drawn once per run and shared by every
+        process, so that runs without a seed differ from each other."""
+        if "PL_GLOBAL_SEED" in os.environ:
+            return int(os.environ["PL_GLOBAL_SEED"])
+        if self._random_seed is None:
+            seed = secrets.randbits(31)
+            self._random_seed = seed if self.trainer is None else self.trainer.strategy.broadcast(seed, src=0)
+            rank_zero_info(f"No seed_everything: the training data is shuffled with random seed {self._random_seed}")
+        return self._random_seed
 
     def _current_epoch(self) -> int:
         return self.trainer.current_epoch if self.trainer is not None else 0

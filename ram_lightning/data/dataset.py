@@ -20,16 +20,25 @@ class CanvasDataset(Dataset):
 
     Training canvases get a fresh random placement every time a sample is drawn. Evaluation canvases
     (``fixed_seed`` given) are placed once, from that seed, so they are identical every epoch and run, whatever the
-    batch size, the number of workers or of processes.
+    batch size, the number of workers or of processes. Evaluation batches also carry the samples' indices
+    (``with_indices``), which seed each image's Monte-Carlo evaluation noise.
 
     Args:
         images: ``(N, C, H, W)`` uint8 images of the split.
         labels: ``(N,)`` int64 labels.
         canvas: the canvas variant.
         fixed_seed: seed of the fixed placements for evaluation; ``None`` draws new placements on every access.
+        with_indices: samples and batches end with their indices in the split (``(B,)`` int64 for a batch).
     """
 
-    def __init__(self, images: Tensor, labels: Tensor, canvas: CanvasGenerator, fixed_seed: int | None = None) -> None:
+    def __init__(
+        self,
+        images: Tensor,
+        labels: Tensor,
+        canvas: CanvasGenerator,
+        fixed_seed: int | None = None,
+        with_indices: bool = False,
+    ) -> None:
         if images.shape[0] != labels.shape[0]:
             raise ValueError(f"{images.shape[0]} images but {labels.shape[0]} labels")
         if canvas.num_distractors > 0 and images.shape[0] < 2:
@@ -37,6 +46,7 @@ class CanvasDataset(Dataset):
         self.images = images
         self.labels = labels
         self.canvas = canvas
+        self.with_indices = with_indices
         self.fixed: Placement | None = None
         if fixed_seed is not None:
             generator = torch.Generator().manual_seed(fixed_seed)
@@ -46,21 +56,21 @@ class CanvasDataset(Dataset):
     def __len__(self) -> int:
         return self.labels.shape[0]
 
-    def __getitem__(self, index: int) -> tuple[Tensor, Tensor]:
-        """One sample: canvas ``(C, S, S)`` uint8 and label ``()``."""
-        images, labels = self.__getitems__([index])
-        return images[0], labels[0]
+    def __getitem__(self, index: int) -> tuple[Tensor, ...]:
+        """One sample: canvas ``(C, S, S)`` uint8, label ``()`` (and index ``()`` if ``with_indices``)."""
+        return tuple(part[0] for part in self.__getitems__([index]))
 
-    def __getitems__(self, indices: Sequence[int]) -> tuple[Tensor, Tensor]:
-        """A batch: canvases ``(B, C, S, S)`` uint8 and labels ``(B,)``."""
+    def __getitems__(self, indices: Sequence[int]) -> tuple[Tensor, ...]:
+        """A batch: canvases ``(B, C, S, S)`` uint8, labels ``(B,)`` (and indices ``(B,)`` if ``with_indices``)."""
         index = torch.as_tensor(indices, dtype=torch.long)
         if self.fixed is not None:
             placement = self.fixed.select(index)
         else:
             placement = self.canvas.draw(len(index), index, len(self.labels))
-        return self.canvas.render(self.images[index], placement, self.images), self.labels[index]
+        canvases = self.canvas.render(self.images[index], placement, self.images)
+        return (canvases, self.labels[index], index) if self.with_indices else (canvases, self.labels[index])
 
 
-def collate_batch(batch: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
+def collate_batch(batch: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
     """Collate function for :class:`CanvasDataset`: its batches arrive already stacked."""
     return batch

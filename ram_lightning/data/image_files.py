@@ -67,14 +67,16 @@ class ImageFileDataset(Dataset):
     def __len__(self) -> int:
         return len(self.names)
 
-    def __getitem__(self, index: int) -> tuple[Tensor, Tensor]:
-        """One sample: image ``(C, S, S)`` uint8 and label ``()`` (``-1``)."""
-        return self.images[index], self.labels[index]
+    def __getitem__(self, index: int) -> tuple[Tensor, Tensor, Tensor]:
+        """One sample: image ``(C, S, S)`` uint8, label ``()`` (``-1``) and index ``()``."""
+        images, labels, indices = self.__getitems__([index])
+        return images[0], labels[0], indices[0]
 
-    def __getitems__(self, indices: Sequence[int]) -> tuple[Tensor, Tensor]:
-        """A batch: images ``(B, C, S, S)`` uint8 and labels ``(B,)`` (``-1``)."""
+    def __getitems__(self, indices: Sequence[int]) -> tuple[Tensor, Tensor, Tensor]:
+        """A batch: images ``(B, C, S, S)`` uint8, labels ``(B,)`` (``-1``) and the files' indices ``(B,)``, which
+        seed each image's Monte-Carlo evaluation noise."""
         index = torch.as_tensor(indices, dtype=torch.long)
-        return self.images[index], self.labels[index]
+        return self.images[index], self.labels[index], index
 
 
 def _read_image(path: Path, channels: int) -> Image.Image:
