@@ -27,8 +27,11 @@ def test_two_process_fit_and_test_match_single_process(data_dir, tmp_path):
     data = ["--data.data_dir", str(data_dir), "--data.download", "false"]
     quiet = ["--trainer.enable_progress_bar", "false"]
     two_processes = ["--trainer.accelerator", "cpu", "--trainer.devices", "2"]
-    common = [*data, *quiet, *two_processes, "--trainer.logger.init_args.save_dir", str(tmp_path)]
+    ten_rollouts = ["--model.eval_samples", "10"]
+    common = [*data, *quiet, *two_processes, *ten_rollouts, "--trainer.logger.init_args.save_dir", str(tmp_path)]
+    # Monte-Carlo training: 4 rollouts of every image, leave-one-out baseline (the config's), on both processes.
     fit = [*CONFIGS, *common, "--trainer.max_epochs", "1", "--trainer.limit_train_batches", "30"]
+    fit += ["--model.train_samples", "4"]
     fit += ["--trainer.limit_val_batches", "1", "--data.eval_batch_size", "500"]
     run = subprocess.run(
         [sys.executable, "-m", "ram_lightning", "fit", *fit], capture_output=True, text=True, cwd=tmp_path, timeout=600
@@ -39,7 +42,7 @@ def test_two_process_fit_and_test_match_single_process(data_dir, tmp_path):
     checkpoint = tmp_path / "mnist" / "version_0" / "checkpoints" / "last.ckpt"
     assert checkpoint.is_file()
 
-    # The first 1,000 test images with the config's 10-rollout evaluation: 500 per process, then 1,000 in one.
+    # The first 1,000 test images with 10-rollout evaluation: 500 per process, then 1,000 in one.
     first_1000 = ["--trainer.limit_test_batches", "1", "--ckpt_path", str(checkpoint)]
     test = [*CONFIGS, *common, *first_1000, "--data.eval_batch_size", "500"]
     command = [sys.executable, "-m", "ram_lightning", "test", *test]
@@ -48,7 +51,8 @@ def test_two_process_fit_and_test_match_single_process(data_dir, tmp_path):
     ddp_acc = _scalars(tmp_path / "mnist" / "version_1", "test/acc")
     assert len(ddp_acc) == 1
 
-    single_args = ["test", "--config", str(REPO_ROOT / "configs" / "mnist.yaml"), *data, *quiet, *first_1000]
+    single_args = ["test", "--config", str(REPO_ROOT / "configs" / "mnist.yaml"), *data, *quiet, *ten_rollouts]
+    single_args += first_1000
     single_args += ["--data.eval_batch_size", "1000", "--trainer.logger", "false"]
     single = create_cli([*single_args, "--trainer.default_root_dir", str(tmp_path / "single")])
     assert single.trainer.world_size == 1 and single.model.hparams.eval_samples == 10

@@ -23,6 +23,8 @@ def _fit(data_dir: Path, log_dir: Path, max_epochs: int, *extra: str):
             "false",
             "--data.batch_size",
             "64",
+            "--model.train_samples",  # Monte-Carlo training, with the config's leave-one-out baseline
+            "4",
             "--trainer.logger.init_args.save_dir",
             str(log_dir),
             "--trainer.enable_progress_bar",
