@@ -26,6 +26,8 @@ import torch
 from PIL import Image, ImageDraw
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from ram_lightning.checkpoint import load_checkpoint
+
 # Scalars written to the learning-curve CSV, one row per epoch.
 CURVE_TAGS = ("train/loss", "train/acc", "train/reward", "val/acc", "val/err", "policy/std", "train/lr")
 # Checkpoint entries needed to evaluate or fine-tune a model; optimizer states are dropped to keep it small.
@@ -191,7 +193,7 @@ def export(
     ``chosen_by`` says how ``checkpoint`` was chosen; it is recorded in ``selected_by``.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
-    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    state = load_checkpoint(checkpoint, require_configs=False)
     trained_autocast = state.get("hyper_parameters", {}).get("autocast", "off")
     if "autocast" in state.get("hyper_parameters", {}):
         state["hyper_parameters"]["autocast"] = "off"  # evaluated in float32, reproducible on any machine
@@ -203,11 +205,12 @@ def export(
     model, config = out_dir / "model.ckpt", out_dir / "config.yaml"
     logged = {row["epoch"]: row.get("val/err") for row in rows}
     metrics = {
-        **facts,
+        **{key: value for key, value in facts.items() if key != "hardware"},
         "checkpoint_epoch": int(state["epoch"]),
         "epochs_trained": len(rows),
         "wall_time_s": max((row["wall_s"] for row in rows if "wall_s" in row), default=None),
-        "hardware": _hardware(),
+        "hardware": facts.get("hardware", _hardware()),
+        "evaluated_on": _hardware(),
         "selected_by": (
             f"{chosen_by}: val_err_logged, measured with model.autocast: {trained_autocast} (bfloat16 where that "
             "turned it on) and the config's evaluation protocol; val_err and test_err re-evaluate the checkpoint in "
@@ -259,6 +262,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data-dir", default="data", help="where the data lives (default: data)")
     parser.add_argument("--slice", type=int, default=1000, help="test images in the recorded slice (default 1000)")
     parser.add_argument("--note", default="", help="anything else worth recording (e.g. the machine was shared)")
+    parser.add_argument("--hardware", help="what the run trained on (default: this machine)")
     args = parser.parse_args(argv)
     checkpoint = args.ckpt or _best_checkpoint(args.run)
     for path in (checkpoint, args.run / "config.yaml"):
@@ -266,17 +270,24 @@ def main(argv: list[str] | None = None) -> None:
             print(f"error: no {path.name} at {path}", file=sys.stderr)
             raise SystemExit(2)
     facts = {"command": args.command, "commit": args.commit or _git_commit(), "note": args.note}
+    if args.hardware:
+        facts["hardware"] = args.hardware
     chosen_by = "given with --ckpt" if args.ckpt else "the lowest val/err logged during training"
     metrics = export(args.run, checkpoint, args.out, args.data_dir, args.slice, facts, chosen_by)
     print(json.dumps(metrics, indent=2))
 
 
 def _best_checkpoint(run_dir: Path) -> Path:
-    """The checkpoint with the lowest ``val_err`` in its name, else ``last.ckpt``."""
-    candidates = sorted(
-        (run_dir / "checkpoints").glob("*val_err=*.ckpt"), key=lambda path: float(path.stem.split("val_err=")[1])
-    )
-    return candidates[0] if candidates else run_dir / "checkpoints" / "last.ckpt"
+    """The checkpoint the run's ``ModelCheckpoint`` on ``val/err`` recorded as its best (in ``last.ckpt``), looked
+    up by its file name in the run's ``checkpoints/`` folder when the run has moved since; else ``last.ckpt``."""
+    last = run_dir / "checkpoints" / "last.ckpt"
+    if not last.is_file():
+        return last
+    for key, value in load_checkpoint(last, require_configs=False).get("callbacks", {}).items():
+        if key.startswith("ModelCheckpoint") and value.get("monitor") == "val/err" and value.get("best_model_path"):
+            best = Path(value["best_model_path"])
+            return best if best.is_file() else run_dir / "checkpoints" / best.name
+    return last
 
 
 if __name__ == "__main__":

@@ -76,7 +76,8 @@ class Retina(nn.Module):
         Returns:
             ``(B, num_scales, 4)`` integer boxes, ``x1``/``y1`` exclusive.
         """
-        x0, y0 = self._top_left(locations, height, width)
+        half_size = torch.tensor([0.5 * width, 0.5 * height], device=locations.device)
+        x0, y0 = self._corners(locations, half_size).unbind(-1)
         boxes = []
         for size, offset in zip(self.sizes, self.offsets, strict=True):
             boxes.append(torch.stack([x0 + offset, y0 + offset, x0 + offset + size, y0 + offset + size], dim=-1))
@@ -126,10 +127,7 @@ class Retina(nn.Module):
         _, _, padded_height, padded_width = padded.shape
         m, largest = self.margin, self.largest_size
         geometry = self._geometry(padded_height, padded_width, padded.device)
-        # As _top_left, for x and y at once: floor(centre - largest / 2 + 1/2), then shifted by the margin.
-        centre = (locations.detach() + 1.0) * geometry.half_size  # (B, 2)
-        corner = torch.floor(centre - 0.5 * largest + 0.5).long() + m  # (B, 2)
-        corner = corner.clamp_(min=geometry.lowest, max=geometry.highest)
+        corner = (self._corners(locations, geometry.half_size) + m).clamp_(min=geometry.lowest, max=geometry.highest)
         windows = padded.unfold(2, largest, 1).unfold(3, largest, 1)  # (B, C, H'', W'', P, P), a view
         if image_index is None:
             image_index = torch.arange(locations.shape[0], device=padded.device)
@@ -170,14 +168,12 @@ class Retina(nn.Module):
                 out[:, scale] = F.adaptive_avg_pool2d(crop, g)
         return out
 
-    def _top_left(self, locations: Tensor, height: int, width: int) -> tuple[Tensor, Tensor]:
-        """Integer pixel coordinates ``(x0, y0)`` of the largest patch's top-left corner, each ``(B,)``."""
-        largest = self.largest_size
-        centre_x = (locations[:, 0].detach() + 1.0) * (0.5 * width)
-        centre_y = (locations[:, 1].detach() + 1.0) * (0.5 * height)
-        x0 = torch.floor(centre_x - 0.5 * largest + 0.5).long()
-        y0 = torch.floor(centre_y - 0.5 * largest + 0.5).long()
-        return x0, y0
+    def _corners(self, locations: Tensor, half_size: Tensor) -> Tensor:
+        """Integer pixel coordinates ``(x0, y0)`` ``(B, 2)`` of the largest patch's top-left corner in the unpadded
+        image, for glimpse centres ``locations`` ``(B, 2)`` and ``half_size`` ``(2,)``, half the image's width and
+        height: ``floor(centre - largest / 2 + 1/2)``."""
+        centre = (locations.detach() + 1.0) * half_size  # (B, 2)
+        return torch.floor(centre - 0.5 * self.largest_size + 0.5).long()
 
     def extra_repr(self) -> str:
         return f"patch_size={self.patch_size}, num_scales={self.num_scales}, scale_factor={self.scale_factor}"

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from ram_lightning.cli import main as ram_main
+from ram_lightning.export import _best_checkpoint
 from ram_lightning.export import main as export_main
 
 SMALL = ["--model.hidden_size=32", "--model.glimpse_size=32", "--model.glimpse_hidden=16", "--model.location_hidden=16"]
@@ -30,7 +31,7 @@ def test_export_records_the_logged_and_the_float32_validation_errors(data_dir: P
     out = tmp_path / "results"
     export_main(
         ["--run", str(run), "--ckpt", str(first), "--out", str(out), "--command", "ram fit"]
-        + ["--data-dir", str(data_dir), "--slice", "100"]
+        + ["--data-dir", str(data_dir), "--slice", "100", "--hardware", "one test GPU"]
     )
     metrics = json.loads((out / "metrics.json").read_text())
     with (out / "curve.csv").open() as handle:
@@ -47,3 +48,11 @@ def test_export_records_the_logged_and_the_float32_validation_errors(data_dir: P
         assert set(errors) == {"one_rollout", "random_locations", "ensemble_10"}, split
         assert all(0.0 <= error <= 1.0 for error in errors.values()), split
     assert metrics["test_slice"]["first_images"] == 100
+    assert metrics["hardware"] == "one test GPU" and "cores" in metrics["evaluated_on"]
+
+    # Without --ckpt, the best checkpoint is the one ModelCheckpoint recorded, also once the run has moved.
+    by_name = min((run / "checkpoints").glob("*val_err=*.ckpt"), key=lambda path: float(path.stem.split("=")[-1]))
+    assert _best_checkpoint(run) == by_name
+    moved = tmp_path / "moved"
+    run.rename(moved)
+    assert _best_checkpoint(moved) == moved / "checkpoints" / by_name.name
