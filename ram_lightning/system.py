@@ -70,7 +70,8 @@ class RAMSystem(pl.LightningModule):
             configured. Ignored when a run is resumed with ``--ckpt_path``.
         autocast: run the glimpse and core networks' matrix products in bfloat16 (``torch.autocast``) for training
             and evaluation: ``"bf16"``, ``"off"``, or ``"auto"``: on CPUs with native bfloat16 arithmetic
-            (AVX512-BF16 or AMX), off elsewhere. Locations, the policy and the heads stay in float32.
+            (AVX512-BF16 or AMX), off elsewhere. Locations, the policy and the heads stay in float32. ``"off"`` (and
+            ``"auto"`` where it is off) adds no autocast of its own: the trainer's ``precision`` applies.
         optimizer: optimizer factory, e.g. ``torch.optim.SGD`` with its arguments, from the config.
         lr_scheduler: optional scheduler factory, stepped once per epoch (``ReduceLROnPlateau`` on ``val/err``).
     """
@@ -317,10 +318,12 @@ class RAMSystem(pl.LightningModule):
             f"{where}. Lower the learning rate, set model.gradient_clip_norm, or raise model.std"
         )
 
-    def _autocast(self) -> torch.autocast:
-        """bfloat16 autocast of the model on this module's device, if the ``autocast`` setting asks for it."""
-        enabled = bfloat16_autocast(self.hparams.autocast, self.device)
-        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=enabled)
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        """bfloat16 autocast of the model on this module's device if the ``autocast`` setting asks for it; otherwise
+        nothing, so that the trainer's ``precision`` (``bf16-mixed``, ``16-mixed``) reaches the model."""
+        if not bfloat16_autocast(self.hparams.autocast, self.device):
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=torch.bfloat16)
 
     def _logger_writes(self, batch_idx: int) -> bool:
         """Whether the logger writes this training step's values (every ``trainer.log_every_n_steps`` optimizer

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import pytest
+import pytorch_lightning as pl
 import torch
+from pytorch_lightning.plugins import MixedPrecision
+from tiny_training import ToyData, tiny_system, tiny_trainer
 
 from ram_lightning.errors import ConfigError
 from ram_lightning.losses import hybrid_loss
@@ -63,3 +66,29 @@ def test_system_autocast_setting_reaches_the_model():
         losses[setting] = system.training_loss(images, targets)[1].classification
     assert losses["off"] != losses["bf16"]
     torch.testing.assert_close(losses["bf16"], losses["off"], atol=0.05, rtol=0.0)
+
+
+class AutocastProbe(pl.Callback):
+    """Records the CPU autocast state (enabled, dtype) inside the model's forward during training."""
+
+    def __init__(self) -> None:
+        self.states: list[tuple[bool, torch.dtype]] = []
+
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        def record(module: torch.nn.Module, args: tuple) -> None:
+            self.states.append((torch.is_autocast_enabled("cpu"), torch.get_autocast_dtype("cpu")))
+
+        pl_module.model.register_forward_pre_hook(record)
+
+
+@pytest.mark.parametrize("setting", ["off", "auto"])
+@pytest.mark.parametrize("precision", ["bf16-mixed", "16-mixed"])
+def test_the_model_setting_leaves_the_trainer_precision_alone(tmp_path, precision: str, setting: str):
+    dtype = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}[precision]
+    if setting == "auto" and bfloat16_autocast("auto", torch.device("cpu")):
+        dtype = torch.bfloat16  # "auto" asks for bfloat16 on this CPU: it wins over the trainer's dtype
+    plugin = MixedPrecision(precision, "cpu", torch.amp.GradScaler("cpu") if precision == "16-mixed" else None)
+    probe = AutocastProbe()
+    trainer = tiny_trainer(tmp_path, [probe], 1, limit_val_batches=0, plugins=[plugin])
+    trainer.fit(tiny_system(autocast=setting), ToyData())
+    assert probe.states and set(probe.states) == {(True, dtype)}
