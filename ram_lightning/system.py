@@ -10,6 +10,7 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
 from torch import Tensor
+from torch.optim import Optimizer
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 from torchmetrics.classification import MulticlassAccuracy
 
@@ -193,11 +194,7 @@ class RAMSystem(pl.LightningModule):
         optimizer = self.optimizers()
         optimizer.zero_grad(set_to_none=True)
         self.manual_backward(terms.total)
-        if self.hparams.gradient_clip_norm is not None:
-            self.clip_gradients(
-                optimizer, gradient_clip_val=self.hparams.gradient_clip_norm, gradient_clip_algorithm="norm"
-            )
-        optimizer.step()
+        optimizer.step()  # clips the gradients first: on_before_optimizer_step
         if self.train_baseline:
             self.model.baseline.update(terms.reward)
 
@@ -213,6 +210,23 @@ class RAMSystem(pl.LightningModule):
         if self.trainer.world_size > 1 and self.device.type == "cpu":
             cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
             torch.set_num_threads(max(1, cores // self.trainer.num_devices))
+
+    def on_before_optimizer_step(self, optimizer: Optimizer) -> None:
+        """Clips the gradient's global norm to ``gradient_clip_norm``, on unscaled gradients.
+
+        Called inside ``optimizer.step()``, after Lightning's mixed-precision plugin has unscaled a GradScaler's
+        gradients (``16-mixed``) for ordinary optimizers. Fused ones unscale inside their own step, too late for
+        clipping (the plugin refuses to clip them), so their gradients are unscaled here; the GradScaler then still
+        skips a step whose gradients overflowed.
+        """
+        clip = self.hparams.gradient_clip_norm
+        if clip is None:
+            return
+        precision = self.trainer.precision_plugin
+        scaler = getattr(precision, "scaler", None)
+        if scaler is not None and getattr(optimizer, "_step_supports_amp_scaling", False):
+            scaler.unscale_(optimizer)
+        precision.clip_grad_by_norm(optimizer, clip)
 
     def on_fit_start(self) -> None:
         """Loads ``init_weights`` into a new training (not into a resumed one, whose checkpoint has its own)."""
