@@ -21,6 +21,7 @@ from ram_lightning.losses import LossTerms, hybrid_loss
 from ram_lightning.model import BaselineType, InitLocation, RAMOutput, RecurrentAttention
 from ram_lightning.modules import Activation, CoreType
 from ram_lightning.seeding import seeded_random_state
+from ram_lightning.trainer_checks import check_precision
 
 Autocast = Literal["auto", "bf16", "off"]
 # Base seed of the Monte-Carlo evaluation's noise (plus the batch index).
@@ -206,7 +207,9 @@ class RAMSystem(pl.LightningModule):
         return terms.total.detach()
 
     def setup(self, stage: str) -> None:
-        """On CPU with several processes, gives each process its share of the cores (no oversubscription)."""
+        """Checks the trainer's precision; on CPU with several processes, gives each process its share of the cores
+        (no oversubscription)."""
+        check_precision(self.trainer.precision)
         if self.trainer.world_size > 1 and self.device.type == "cpu":
             cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
             torch.set_num_threads(max(1, cores // self.trainer.num_devices))

@@ -1,0 +1,21 @@
+"""Trainer settings that RAMSystem checks before it runs."""
+
+from __future__ import annotations
+
+from ram_lightning.errors import ConfigError
+
+# float32 weights; the matrix products in float32, or in bfloat16 / float16 under autocast.
+SUPPORTED_PRECISIONS = ("32-true", "bf16-mixed", "16-mixed")
+
+
+def check_precision(precision: str) -> None:
+    """Rejects a ``trainer.precision`` that does not keep float32 weights and float32 input images.
+
+    In bfloat16 or float16 weights an optimizer step of about ``lr * gradient`` (1e-4 of a weight, or less) is
+    rounded away, and the data and the locations are float32 tensors.
+    """
+    if precision not in SUPPORTED_PRECISIONS:
+        raise ConfigError(
+            f"trainer.precision={precision} is not supported: RAM trains float32 weights (small REINFORCE updates are "
+            "lost in half-precision weights); use bf16-mixed or 16-mixed for lower-precision arithmetic, or 32-true"
+        )
