@@ -16,6 +16,7 @@ from torchmetrics.classification import MulticlassAccuracy
 
 from ram_lightning.checkpoint import load_checkpoint, state_mismatch
 from ram_lightning.diagnostics import AttentionDiagnostics
+from ram_lightning.divergence import NonFiniteLosses
 from ram_lightning.errors import ConfigError, TrainingDivergedError
 from ram_lightning.losses import LossTerms, hybrid_loss
 from ram_lightning.model import BaselineType, InitLocation, RAMOutput, RecurrentAttention
@@ -119,6 +120,7 @@ class RAMSystem(pl.LightningModule):
         # Public switch for callbacks (random-glimpse pretraining): False leaves the baseline untouched, with no
         # loss term (so no gradient and no optimizer step) and no running-mean update.
         self.train_baseline = True
+        self.non_finite_losses = NonFiniteLosses()
         self.optimizer_factory = optimizer
         self.scheduler_factory = lr_scheduler
         try:
@@ -190,8 +192,11 @@ class RAMSystem(pl.LightningModule):
         write_logs = self._logger_writes(batch_idx)  # before the optimizer step moves global_step
         output, terms = self.training_loss(images, targets)
         targets = targets.repeat_interleave(self.hparams.train_samples)  # (B * M,): one per episode
-        if not torch.isfinite(terms.total):
-            self._diverged(terms)
+        # Checked on the host only when the logger writes (it reads the values then anyway), and before a checkpoint
+        # is saved: a check at every step would make the host wait for the device at every step.
+        self.non_finite_losses.update(terms.total, self.global_step)
+        if write_logs:
+            self._check_finite(terms)
         optimizer = self.optimizers()
         optimizer.zero_grad(set_to_none=True)
         self.manual_backward(terms.total)
@@ -316,6 +321,10 @@ class RAMSystem(pl.LightningModule):
             return optimizer
         return {"optimizer": optimizer, "lr_scheduler": self.scheduler_factory(optimizer)}
 
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Refuses to save weights trained on a non-finite loss (one device-to-host read)."""
+        self._check_finite()
+
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Rejects a checkpoint whose tensors do not fit this model, naming the keys and shapes."""
         mismatch = state_mismatch(self.state_dict(), checkpoint.get("state_dict", {}))
@@ -325,14 +334,20 @@ class RAMSystem(pl.LightningModule):
                 "checkpoint was trained with (saved as config.yaml next to its checkpoints/ folder)"
             )
 
-    def _diverged(self, terms: LossTerms) -> None:
-        """Stops training on a non-finite loss, naming the step and where the last good checkpoint is."""
-        values = ", ".join(f"{name}={float(value.detach()):.4g}" for name, value in terms._asdict().items())
+    def _check_finite(self, terms: LossTerms | None = None) -> None:
+        """Stops training if the last training loss was not finite, naming the steps, the ``terms`` of this step and
+        where the last good checkpoint is."""
+        run, first = self.non_finite_losses.read()
+        if run == 0:
+            return
+        steps = f"global step {first}" if run == 1 else f"global steps {first} to {first + run - 1}"
+        if terms is not None:
+            steps += " (" + ", ".join(f"{k}={float(v.detach()):.4g}" for k, v in terms._asdict().items()) + ")"
         checkpoint = getattr(self.trainer.checkpoint_callback, "dirpath", None)
         where = f"the last good checkpoint is in {checkpoint}" if checkpoint else "no checkpoint was written yet"
         raise TrainingDivergedError(
-            f"non-finite loss at epoch {self.current_epoch}, global step {self.global_step} ({values}); "
-            f"{where}. Lower the learning rate, set model.gradient_clip_norm, or raise model.std"
+            f"non-finite loss at epoch {self.current_epoch}, {steps}; {where}. "
+            "Lower the learning rate, set model.gradient_clip_norm, or raise model.std"
         )
 
     def _autocast(self) -> contextlib.AbstractContextManager:

@@ -1,0 +1,37 @@
+"""Watching the training loss for NaN and infinity without reading it on the host at every step."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+
+class NonFiniteLosses:
+    """Counts, on the loss's device, the consecutive training steps whose loss is not finite.
+
+    ``if not torch.isfinite(loss)`` at every step makes the host wait until the device has computed the loss before
+    it may queue the backward pass, which costs a GPU model that is limited by kernel launches the overlap of the
+    host's launches with the device's work. :meth:`update` queues a few tiny kernels instead, and :meth:`read`
+    copies the count to the host only when asked.
+    """
+
+    def __init__(self) -> None:
+        self._run: Tensor | None = None  # () consecutive non-finite losses, up to the last update
+        self._first_step: Tensor | None = None  # () the global step of the first of them
+
+    def update(self, loss: Tensor, step: int) -> None:
+        """Counts ``loss`` (a scalar) of global step ``step``, on its device."""
+        finite = torch.isfinite(loss.detach())
+        if self._run is None or self._run.device != loss.device:
+            self._run = torch.zeros((), dtype=torch.long, device=loss.device)
+            self._first_step = torch.zeros_like(self._run)
+        self._first_step = torch.where(finite | (self._run > 0), self._first_step, step)
+        self._run = torch.where(finite, 0, self._run + 1)
+
+    def read(self) -> tuple[int, int]:
+        """``(consecutive non-finite losses up to the last update, global step of the first)``, copied to the host
+        (one synchronisation); ``(0, 0)`` before any update."""
+        if self._run is None:
+            return 0, 0
+        run, first_step = torch.stack([self._run, self._first_step]).tolist()
+        return run, first_step
