@@ -5,6 +5,11 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+# Under a GradScaler (16-mixed) a step whose loss or gradients are not finite is skipped (the weights stay as they
+# were) and the scale halves; training has diverged only when that goes on: after this many consecutive steps, each
+# on another batch, with the scale 2^20 times lower.
+SKIPPED_STEPS_LIMIT = 20
+
 
 class NonFiniteLosses:
     """Counts, on the loss's device, the consecutive training steps whose loss is not finite.

@@ -16,7 +16,7 @@ from torchmetrics.classification import MulticlassAccuracy
 
 from ram_lightning.checkpoint import load_checkpoint, state_mismatch
 from ram_lightning.diagnostics import AttentionDiagnostics
-from ram_lightning.divergence import NonFiniteLosses
+from ram_lightning.divergence import SKIPPED_STEPS_LIMIT, NonFiniteLosses
 from ram_lightning.errors import ConfigError, TrainingDivergedError
 from ram_lightning.losses import LossTerms, hybrid_loss
 from ram_lightning.model import BaselineType, InitLocation, RAMOutput, RecurrentAttention
@@ -335,10 +335,12 @@ class RAMSystem(pl.LightningModule):
             )
 
     def _check_finite(self, terms: LossTerms | None = None) -> None:
-        """Stops training if the last training loss was not finite, naming the steps, the ``terms`` of this step and
-        where the last good checkpoint is."""
+        """Stops training if the last training loss was not finite (under a GradScaler, which skips such steps: the
+        last ``SKIPPED_STEPS_LIMIT`` losses), naming the steps, the ``terms`` of this step and where the last good
+        checkpoint is."""
+        scaled = getattr(self.trainer.precision_plugin, "scaler", None) is not None
         run, first = self.non_finite_losses.read()
-        if run == 0:
+        if run < (SKIPPED_STEPS_LIMIT if scaled else 1):
             return
         steps = f"global step {first}" if run == 1 else f"global steps {first} to {first + run - 1}"
         if terms is not None:
@@ -348,6 +350,7 @@ class RAMSystem(pl.LightningModule):
         raise TrainingDivergedError(
             f"non-finite loss at epoch {self.current_epoch}, {steps}; {where}. "
             "Lower the learning rate, set model.gradient_clip_norm, or raise model.std"
+            + (" (or train in bf16-mixed: float16 overflows above 65504)" if scaled else "")
         )
 
     def _autocast(self) -> contextlib.AbstractContextManager:
