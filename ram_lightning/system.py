@@ -9,6 +9,8 @@ from typing import Any, Literal
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
+from pytorch_lightning.trainer.states import TrainerFn
+from pytorch_lightning.utilities import rank_zero_warn
 from torch import Tensor
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import ReduceLROnPlateau
@@ -22,7 +24,7 @@ from ram_lightning.losses import LossTerms, hybrid_loss
 from ram_lightning.model import BaselineType, InitLocation, RAMOutput, RecurrentAttention
 from ram_lightning.modules import Activation, CoreType
 from ram_lightning.seeding import seeded_random_state
-from ram_lightning.trainer_checks import check_precision
+from ram_lightning.trainer_checks import check_precision, rollout_dtype
 
 Autocast = Literal["auto", "bf16", "off"]
 # Base seed of the Monte-Carlo evaluation's noise (plus the batch index).
@@ -121,6 +123,8 @@ class RAMSystem(pl.LightningModule):
         # loss term (so no gradient and no optimizer step) and no running-mean update.
         self.train_baseline = True
         self.non_finite_losses = NonFiniteLosses()
+        # The dtype of the rollout's matrix products, resolved from the settings and the machine by setup().
+        self.rollout_dtype: str | None = None
         self.optimizer_factory = optimizer
         self.scheduler_factory = lr_scheduler
         try:
@@ -212,9 +216,14 @@ class RAMSystem(pl.LightningModule):
         return terms.total.detach()
 
     def setup(self, stage: str) -> None:
-        """Checks the trainer's precision; on CPU with several processes, gives each process its share of the cores
-        (no oversubscription)."""
-        check_precision(self.trainer.precision)
+        """Checks the trainer's precision and resolves the dtype the rollout computes in (``model.autocast: auto``
+        depends on the CPU); on CPU with several processes, gives each process its share of the cores (no
+        oversubscription)."""
+        precision = self.trainer.precision
+        check_precision(precision)
+        self.rollout_dtype = rollout_dtype(
+            precision, bfloat16_autocast(self.hparams.autocast, self.trainer.strategy.root_device)
+        )
         if self.trainer.world_size > 1 and self.device.type == "cpu":
             cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
             torch.set_num_threads(max(1, cores // self.trainer.num_devices))
@@ -237,7 +246,10 @@ class RAMSystem(pl.LightningModule):
         precision.clip_grad_by_norm(optimizer, clip)
 
     def on_fit_start(self) -> None:
-        """Loads ``init_weights`` into a new training (not into a resumed one, whose checkpoint has its own)."""
+        """Records the rollout's dtype with the run's hyperparameters; loads ``init_weights`` into a new training (not
+        into a resumed one, whose checkpoint has its own)."""
+        if self.logger is not None:
+            self.logger.log_hyperparams({"rollout_dtype": self.rollout_dtype})
         path = self.hparams.init_weights
         if path is None or self.trainer.ckpt_path is not None:
             return
@@ -322,16 +334,26 @@ class RAMSystem(pl.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": self.scheduler_factory(optimizer)}
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Refuses to save weights trained on a non-finite loss (one device-to-host read)."""
+        """Refuses to save weights trained on a non-finite loss (one device-to-host read); records the rollout's
+        dtype (not among ``hyper_parameters``, which the CLI reads back as model arguments)."""
         self._check_finite()
+        checkpoint["rollout_dtype"] = self.rollout_dtype
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Rejects a checkpoint whose tensors do not fit this model, naming the keys and shapes."""
+        """Rejects a checkpoint whose tensors do not fit this model, naming the keys and shapes; says so when a
+        resumed training computes in another dtype than the checkpoint's."""
         mismatch = state_mismatch(self.state_dict(), checkpoint.get("state_dict", {}))
         if mismatch:
             raise ConfigError(
                 f"the checkpoint does not fit this model configuration ({mismatch}). Use the config the "
                 "checkpoint was trained with (saved as config.yaml next to its checkpoints/ folder)"
+            )
+        trained, now = checkpoint.get("rollout_dtype"), self.rollout_dtype
+        if trained and now and trained != now and self.trainer.state.fn == TrainerFn.FITTING:
+            rank_zero_warn(
+                f"the checkpoint was trained with the rollout's matrix products in {trained}; this run computes them "
+                f"in {now} (trainer.precision={self.trainer.precision}, model.autocast={self.hparams.autocast}). "
+                "Set model.autocast: bf16 or off, or trainer.precision, to train as before"
             )
 
     def _check_finite(self, terms: LossTerms | None = None) -> None:

@@ -19,3 +19,10 @@ def check_precision(precision: str) -> None:
             f"trainer.precision={precision} is not supported: RAM trains float32 weights (small REINFORCE updates are "
             "lost in half-precision weights); use bf16-mixed or 16-mixed for lower-precision arithmetic, or 32-true"
         )
+
+
+def rollout_dtype(precision: str, model_bfloat16: bool) -> str:
+    """The dtype of the rollout's matrix products under ``trainer.precision`` and the model's own bfloat16 setting."""
+    if model_bfloat16:
+        return "bfloat16"
+    return {"bf16-mixed": "bfloat16", "16-mixed": "float16"}.get(precision, "float32")

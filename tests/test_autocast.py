@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.callbacks import ModelCheckpoint
+from pytorch_lightning.loggers import TensorBoardLogger
 from pytorch_lightning.plugins import MixedPrecision
 from tiny_training import ToyData, tiny_system, tiny_trainer
 
+from ram_lightning import system as system_module
 from ram_lightning.errors import ConfigError
 from ram_lightning.losses import hybrid_loss
 from ram_lightning.model import RAMOutput, RecurrentAttention
@@ -129,3 +134,28 @@ def test_the_model_setting_leaves_the_trainer_precision_alone(tmp_path, precisio
     trainer = tiny_trainer(tmp_path, [probe], 1, limit_val_batches=0, plugins=[plugin])
     trainer.fit(tiny_system(autocast=setting), ToyData())
     assert probe.states and set(probe.states) == {(True, dtype)}
+
+
+def _fit_on_a_machine(tmp_path, monkeypatch, native_bfloat16: bool, epochs: int, ckpt_path=None) -> list[str]:
+    """Fits a tiny ``autocast: auto`` system on a CPU with or without native bfloat16, resuming from ``ckpt_path``;
+    returns the warnings' messages."""
+    monkeypatch.setattr(system_module, "_native_cpu_bfloat16", lambda: native_bfloat16)
+    checkpoint = ModelCheckpoint(dirpath=tmp_path, filename="last")
+    logger = TensorBoardLogger(tmp_path, name="run")
+    trainer = tiny_trainer(tmp_path, [checkpoint], epochs, logger, limit_val_batches=0, enable_checkpointing=True)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        trainer.fit(tiny_system(autocast="auto"), ToyData(), ckpt_path=ckpt_path)
+    return [str(warning.message) for warning in caught]
+
+
+def test_a_resumed_run_says_when_its_precision_differs_from_the_checkpoint(tmp_path, monkeypatch):
+    _fit_on_a_machine(tmp_path, monkeypatch, native_bfloat16=True, epochs=1)
+    assert "rollout_dtype: bfloat16" in (tmp_path / "run" / "version_0" / "hparams.yaml").read_text()
+    last = tmp_path / "last.ckpt"
+    assert torch.load(last, weights_only=True)["rollout_dtype"] == "bfloat16"
+    same = _fit_on_a_machine(tmp_path, monkeypatch, native_bfloat16=True, epochs=2, ckpt_path=last)
+    assert not [message for message in same if "rollout" in message]
+    other = _fit_on_a_machine(tmp_path, monkeypatch, native_bfloat16=False, epochs=3, ckpt_path=last)
+    expected = "trained with the rollout's matrix products in bfloat16; this run computes them in float32"
+    assert [message for message in other if expected in message]
