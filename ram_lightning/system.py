@@ -24,7 +24,7 @@ from ram_lightning.losses import LossTerms, hybrid_loss
 from ram_lightning.model import BaselineType, InitLocation, RAMOutput, RecurrentAttention
 from ram_lightning.modules import Activation, CoreType
 from ram_lightning.seeding import seeded_random_state
-from ram_lightning.trainer_checks import check_precision, rollout_dtype
+from ram_lightning.trainer_checks import check_ddp_unused_parameters, check_precision, rollout_dtype
 
 Autocast = Literal["auto", "bf16", "off"]
 # Base seed of the Monte-Carlo evaluation's noise (plus the batch index).
@@ -216,11 +216,14 @@ class RAMSystem(pl.LightningModule):
         return terms.total.detach()
 
     def setup(self, stage: str) -> None:
-        """Checks the trainer's precision and resolves the dtype the rollout computes in (``model.autocast: auto``
+        """Checks the trainer's precision, and for training under DDP that every parameter gets a gradient (or that
+        DDP looks for those that do not); resolves the dtype the rollout computes in (``model.autocast: auto``
         depends on the CPU); on CPU with several processes, gives each process its share of the cores (no
         oversubscription)."""
         precision = self.trainer.precision
         check_precision(precision)
+        if stage == "fit":
+            check_ddp_unused_parameters(self.trainer.strategy, self._parameters_without_gradient())
         self.rollout_dtype = rollout_dtype(
             precision, bfloat16_autocast(self.hparams.autocast, self.trainer.strategy.root_device)
         )
@@ -374,6 +377,17 @@ class RAMSystem(pl.LightningModule):
             "Lower the learning rate, set model.gradient_clip_norm, or raise model.std"
             + (" (or train in bf16-mixed: float16 overflows above 65504)" if scaled else "")
         )
+
+    def _parameters_without_gradient(self) -> list[str]:
+        """The settings that leave parameters out of the loss at every step, each naming those parameters."""
+        unused = []
+        if self.hparams.num_glimpses == 1:
+            unused.append("model.num_glimpses=1 leaves the location policy (model.policy) unused")
+        elif self.hparams.reinforce_weight == 0:
+            unused.append("model.reinforce_weight=0 leaves the location policy (model.policy) without a gradient")
+        if self.hparams.baseline == "learned" and self.hparams.baseline_weight == 0:
+            unused.append("model.baseline_weight=0 leaves the learned baseline (model.baseline) without a gradient")
+        return unused
 
     def _autocast(self) -> contextlib.AbstractContextManager:
         """bfloat16 autocast of the model on this module's device if the ``autocast`` setting asks for it; otherwise

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pytorch_lightning.strategies import DDPStrategy, Strategy
+
 from ram_lightning.errors import ConfigError
 
 # float32 weights; the matrix products in float32, or in bfloat16 / float16 under autocast.
@@ -26,3 +28,16 @@ def rollout_dtype(precision: str, model_bfloat16: bool) -> str:
     if model_bfloat16:
         return "bfloat16"
     return {"bf16-mixed": "bfloat16", "16-mixed": "float16"}.get(precision, "float32")
+
+
+def check_ddp_unused_parameters(strategy: Strategy, unused: list[str]) -> None:
+    """Rejects DDP that does not look for unused parameters when ``unused`` (settings that leave parameters without a
+    gradient, each named with them) is not empty: DDP would stop at the second step."""
+    if not unused or not isinstance(strategy, DDPStrategy):
+        return
+    if getattr(strategy, "_ddp_kwargs", {}).get("find_unused_parameters", False):
+        return
+    raise ConfigError(
+        f"{'; '.join(unused)}: parameters without a gradient stop plain DDP at its second step; "
+        "set trainer.strategy: ddp_find_unused_parameters_true"
+    )

@@ -1,0 +1,35 @@
+"""What RAMSystem checks and sets for DDP before training: parameters that get no gradient, threads per process."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from tiny_training import ToyData, tiny_system, tiny_trainer
+
+from ram_lightning.errors import ConfigError
+
+
+def _fit_ddp(tmp_path: Path, strategy: str, **options) -> None:
+    """Three steps under DDP in this one process (the failure of unused parameters shows from the second step)."""
+    trainer = tiny_trainer(tmp_path, [], 1, limit_train_batches=3, limit_val_batches=0, strategy=strategy, devices=1)
+    trainer.fit(tiny_system(**options), ToyData())
+
+
+@pytest.mark.parametrize(
+    ("options", "setting"),
+    [
+        ({"reinforce_weight": 0.0}, "model.reinforce_weight=0"),
+        ({"baseline_weight": 0.0}, "model.baseline_weight=0"),
+        ({"num_glimpses": 1}, "model.num_glimpses=1"),
+    ],
+)
+def test_parameters_without_gradient_under_plain_ddp_fail_before_training(tmp_path, options, setting):
+    with pytest.raises(ConfigError, match=f"{setting} .*trainer.strategy: ddp_find_unused_parameters_true"):
+        _fit_ddp(tmp_path, "ddp", **options)
+    _fit_ddp(tmp_path, "ddp_find_unused_parameters_true", **options)
+
+
+def test_baselines_without_parameters_train_under_plain_ddp(tmp_path):
+    _fit_ddp(tmp_path, "ddp", baseline="leave_one_out", train_samples=2)
+    _fit_ddp(tmp_path, "ddp", baseline="running_mean")
