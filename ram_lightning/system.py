@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.accelerators import CPUAccelerator
 from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
 from pytorch_lightning.trainer.states import TrainerFn
 from pytorch_lightning.utilities import rank_zero_warn
@@ -227,7 +228,8 @@ class RAMSystem(pl.LightningModule):
         self.rollout_dtype = rollout_dtype(
             precision, bfloat16_autocast(self.hparams.autocast, self.trainer.strategy.root_device)
         )
-        if self.trainer.world_size > 1 and self.device.type == "cpu":
+        # The accelerator, not self.device: the strategy moves the model to its device only after setup.
+        if self.trainer.world_size > 1 and isinstance(self.trainer.accelerator, CPUAccelerator):
             cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
             torch.set_num_threads(max(1, cores // self.trainer.num_devices))
 

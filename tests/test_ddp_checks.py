@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
+import torch
+from pytorch_lightning.accelerators import CPUAccelerator, CUDAAccelerator
 from tiny_training import ToyData, tiny_system, tiny_trainer
 
 from ram_lightning.errors import ConfigError
@@ -33,3 +36,18 @@ def test_parameters_without_gradient_under_plain_ddp_fail_before_training(tmp_pa
 def test_baselines_without_parameters_train_under_plain_ddp(tmp_path):
     _fit_ddp(tmp_path, "ddp", baseline="leave_one_out", train_samples=2)
     _fit_ddp(tmp_path, "ddp", baseline="running_mean")
+
+
+@pytest.mark.parametrize(
+    ("accelerator", "device", "limited"), [(CPUAccelerator(), "cpu", True), (CUDAAccelerator(), "cuda", False)]
+)
+def test_only_processes_on_cpu_share_the_cores(monkeypatch, accelerator, device: str, limited: bool):
+    calls: list[int] = []
+    monkeypatch.setattr(torch, "set_num_threads", calls.append)
+    system = tiny_system()  # on the CPU until the strategy moves it, after setup
+    strategy = SimpleNamespace(root_device=torch.device(device))
+    system.trainer = SimpleNamespace(
+        world_size=2, num_devices=2, accelerator=accelerator, precision="32-true", strategy=strategy
+    )
+    system.setup("fit")
+    assert len(calls) == (1 if limited else 0)
