@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -11,6 +15,8 @@ from pytorch_lightning.accelerators import CPUAccelerator, CUDAAccelerator
 from tiny_training import ToyData, tiny_system, tiny_trainer
 
 from ram_lightning.errors import ConfigError
+
+SCRIPT = Path(__file__).resolve().parent / "ddp_mixed_precision_script.py"
 
 
 def _fit_ddp(tmp_path: Path, strategy: str, **options) -> None:
@@ -51,3 +57,19 @@ def test_only_processes_on_cpu_share_the_cores(monkeypatch, accelerator, device:
     )
     system.setup("fit")
     assert len(calls) == (1 if limited else 0)
+
+
+def test_two_processes_train_identically_under_plain_ddp_with_float16_and_clipping(tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), str(tmp_path)], capture_output=True, text=True, timeout=240, env=env
+    )
+    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
+    if done.returncode != 0 or not lines:
+        pytest.fail(f"DDP run failed (exit {done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+    result = json.loads(lines[0].removeprefix("RESULT "))
+    (sum_0, abs_0, threads_0), (sum_1, abs_1, threads_1) = result["ranks"]
+    assert result["steps"] == 4  # 2 epochs of 2 batches, none skipped as diverged
+    assert (sum_0, abs_0) == (sum_1, abs_1)  # the same gradients, unscaled and clipped alike on both ranks
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    assert threads_0 == threads_1 == max(1, cores // 2)
