@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import Tensor
 
@@ -9,6 +11,8 @@ from torch import Tensor
 # were) and the scale halves; training has diverged only when that goes on: after this many consecutive steps, each
 # on another batch, with the scale 2^20 times lower.
 SKIPPED_STEPS_LIMIT = 20
+# The first step of a run of non-finite losses, while there is none.
+NO_RUN = 2**62
 
 
 class NonFiniteLosses:
@@ -22,21 +26,29 @@ class NonFiniteLosses:
 
     def __init__(self) -> None:
         self._run: Tensor | None = None  # () consecutive non-finite losses, up to the last update
-        self._first_step: Tensor | None = None  # () the global step of the first of them
+        self._first_step: Tensor | None = None  # () the global step of the first of them (NO_RUN: no run)
 
     def update(self, loss: Tensor, step: int) -> None:
         """Counts ``loss`` (a scalar) of global step ``step``, on its device."""
         finite = torch.isfinite(loss.detach())
         if self._run is None or self._run.device != loss.device:
             self._run = torch.zeros((), dtype=torch.long, device=loss.device)
-            self._first_step = torch.zeros_like(self._run)
-        self._first_step = torch.where(finite | (self._run > 0), self._first_step, step)
+            self._first_step = torch.full_like(self._run, NO_RUN)
+        self._first_step = torch.where(finite, NO_RUN, torch.where(self._run > 0, self._first_step, step))
         self._run = torch.where(finite, 0, self._run + 1)
 
-    def read(self) -> tuple[int, int]:
+    def read(self, reduce_max: Callable[[Tensor], Tensor] | None = None) -> tuple[int, int]:
         """``(consecutive non-finite losses up to the last update, global step of the first)``, copied to the host
-        (one synchronisation); ``(0, 0)`` before any update."""
+        (one synchronisation); ``(0, NO_RUN)`` before any update.
+
+        Args:
+            reduce_max: the elementwise maximum over processes (e.g. the strategy's ``reduce``), so that every
+                process reads the longest run, and the earliest step it began at, and all stop together.
+        """
         if self._run is None:
-            return 0, 0
-        run, first_step = torch.stack([self._run, self._first_step]).tolist()
-        return run, first_step
+            return 0, NO_RUN
+        state = torch.stack([self._run, -self._first_step])  # (2,): the maximum of -first is the earliest first
+        if reduce_max is not None:
+            state = reduce_max(state)
+        run, negative_first = state.tolist()
+        return run, -negative_first

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from functools import partial
 from typing import Any, Literal
 
 import pytorch_lightning as pl
@@ -366,7 +367,8 @@ class RAMSystem(pl.LightningModule):
         last ``SKIPPED_STEPS_LIMIT`` losses), naming the steps, the ``terms`` of this step and where the last good
         checkpoint is."""
         scaled = getattr(self.trainer.precision_plugin, "scaler", None) is not None
-        run, first = self.non_finite_losses.read()
+        # The longest run over all processes: under DDP they stop together rather than one waiting for the others.
+        run, first = self.non_finite_losses.read(partial(self.trainer.strategy.reduce, reduce_op="max"))
         if run < (SKIPPED_STEPS_LIMIT if scaled else 1):
             return
         steps = f"global step {first}" if run == 1 else f"global steps {first} to {first + run - 1}"

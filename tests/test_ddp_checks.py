@@ -73,3 +73,15 @@ def test_two_processes_train_identically_under_plain_ddp_with_float16_and_clippi
     assert (sum_0, abs_0) == (sum_1, abs_1)  # the same gradients, unscaled and clipped alike on both ranks
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     assert threads_0 == threads_1 == max(1, cores // 2)
+
+
+def test_a_non_finite_loss_on_one_process_stops_every_process_with_the_diverged_error(tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), str(tmp_path), "nan"], capture_output=True, text=True, timeout=120, env=env
+    )
+    outcomes = sorted(line for line in done.stdout.splitlines() if line.startswith("RANK "))
+    assert len(outcomes) == 2, f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    messages = [line.split(" ", 2)[2] for line in outcomes]  # without "RANK r"
+    assert messages[0].startswith("diverged: non-finite loss at epoch 0, global step "), outcomes
+    assert messages[1].split(" (")[0] == messages[0].split(" (")[0], outcomes  # the same step on both
