@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -17,6 +19,22 @@ from tiny_training import ToyData, tiny_system, tiny_trainer
 from ram_lightning.errors import ConfigError
 
 SCRIPT = Path(__file__).resolve().parent / "ddp_mixed_precision_script.py"
+
+
+@pytest.fixture
+def ddp_in_this_process() -> Iterator[None]:
+    """A port of its own for DDP in the test process; afterwards the process group is destroyed and the environment
+    restored (Lightning sets LOCAL_RANK and NODE_RANK, which would make a later test's DDP launch wait for processes
+    it believes someone else starts)."""
+    saved = dict(os.environ)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(probe.getsockname()[1]))
+    yield
+    if torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
+    os.environ.clear()
+    os.environ.update(saved)
 
 
 def _fit_ddp(tmp_path: Path, strategy: str, **options) -> None:
@@ -33,12 +51,14 @@ def _fit_ddp(tmp_path: Path, strategy: str, **options) -> None:
         ({"num_glimpses": 1}, "model.num_glimpses=1"),
     ],
 )
+@pytest.mark.usefixtures("ddp_in_this_process")
 def test_parameters_without_gradient_under_plain_ddp_fail_before_training(tmp_path, options, setting):
     with pytest.raises(ConfigError, match=f"{setting} .*trainer.strategy: ddp_find_unused_parameters_true"):
         _fit_ddp(tmp_path, "ddp", **options)
     _fit_ddp(tmp_path, "ddp_find_unused_parameters_true", **options)
 
 
+@pytest.mark.usefixtures("ddp_in_this_process")
 def test_baselines_without_parameters_train_under_plain_ddp(tmp_path):
     _fit_ddp(tmp_path, "ddp", baseline="leave_one_out", train_samples=2)
     _fit_ddp(tmp_path, "ddp", baseline="running_mean")
