@@ -2,23 +2,30 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+from functools import partial
 from typing import Any, Literal
 
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.accelerators import CPUAccelerator
 from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
-from pytorch_lightning.utilities import rank_zero_info
+from pytorch_lightning.trainer.states import TrainerFn
+from pytorch_lightning.utilities import rank_zero_info, rank_zero_warn
 from torch import Tensor
+from torch.optim import Optimizer
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 from torchmetrics.classification import MulticlassAccuracy
 
 from ram_lightning.checkpoint import load_checkpoint, state_mismatch
 from ram_lightning.diagnostics import AttentionDiagnostics
+from ram_lightning.divergence import SKIPPED_STEPS_LIMIT, NonFiniteLosses
 from ram_lightning.errors import ConfigError, TrainingDivergedError
 from ram_lightning.losses import LossTerms, hybrid_loss
 from ram_lightning.model import BaselineType, InitLocation, RAMOutput, RecurrentAttention
 from ram_lightning.modules import Activation, CoreType, RunningMeanBaseline
+from ram_lightning.trainer_checks import check_ddp_unused_parameters, check_precision, rollout_dtype
 
 Autocast = Literal["auto", "bf16", "off"]
 # Base seed of the Monte-Carlo evaluation's noise; each image's generator is seeded with it plus the image's index.
@@ -76,7 +83,8 @@ class RAMSystem(pl.LightningModule):
             configured. Ignored when a run is resumed with ``--ckpt_path``.
         autocast: run the glimpse and core networks' matrix products in bfloat16 (``torch.autocast``) for training
             and evaluation: ``"bf16"``, ``"off"``, or ``"auto"``: on CPUs with native bfloat16 arithmetic
-            (AVX512-BF16 or AMX), off elsewhere. Locations, the policy and the heads stay in float32.
+            (AVX512-BF16 or AMX), off elsewhere. Locations, the policy and the heads stay in float32. ``"off"`` (and
+            ``"auto"`` where it is off) adds no autocast of its own: the trainer's ``precision`` applies.
         optimizer: optimizer factory, e.g. ``torch.optim.SGD`` with its arguments, from the config.
         lr_scheduler: optional scheduler factory, stepped once per epoch (``ReduceLROnPlateau``: after each
             validation, on its ``val/err``).
@@ -123,6 +131,9 @@ class RAMSystem(pl.LightningModule):
         # Public switch for callbacks (random-glimpse pretraining): False leaves the baseline untouched, with no
         # loss term (so no gradient and no optimizer step) and no running-mean update.
         self.train_baseline = True
+        self.non_finite_losses = NonFiniteLosses()
+        # The dtype of the rollout's matrix products, resolved from the settings and the machine by setup().
+        self.rollout_dtype: str | None = None
         self.optimizer_factory = optimizer
         self.scheduler_factory = lr_scheduler
         try:
@@ -197,16 +208,15 @@ class RAMSystem(pl.LightningModule):
         write_logs = self._logger_writes(batch_idx)  # before the optimizer step moves global_step
         output, terms = self.training_loss(images, targets)
         targets = targets.repeat_interleave(self.hparams.train_samples)  # (B * M,): one per episode
-        if not torch.isfinite(terms.total):
-            self._diverged(terms)
+        # Checked on the host only when the logger writes (it reads the values then anyway), and before a checkpoint
+        # is saved: a check at every step would make the host wait for the device at every step.
+        self.non_finite_losses.update(terms.total, self.global_step)
+        if write_logs:
+            self._check_finite(terms)
         optimizer = self.optimizers()
         optimizer.zero_grad(set_to_none=True)
         self.manual_backward(terms.total)
-        if self.hparams.gradient_clip_norm is not None:
-            self.clip_gradients(
-                optimizer, gradient_clip_val=self.hparams.gradient_clip_norm, gradient_clip_algorithm="norm"
-            )
-        optimizer.step()
+        optimizer.step()  # clips the gradients first: on_before_optimizer_step
         if self.train_baseline:
             self.model.baseline.update(self._baseline_rewards(terms.reward))
 
@@ -225,13 +235,44 @@ class RAMSystem(pl.LightningModule):
         return reward
 
     def setup(self, stage: str) -> None:
-        """On CPU with several processes, gives each process its share of the cores (no oversubscription)."""
-        if self.trainer.world_size > 1 and self.device.type == "cpu":
+        """Checks the trainer's precision, and for training under DDP that every parameter gets a gradient (or that
+        DDP looks for those that do not); resolves the dtype the rollout computes in (``model.autocast: auto``
+        depends on the CPU); on CPU with several processes, gives each process its share of the cores (no
+        oversubscription)."""
+        precision = self.trainer.precision
+        check_precision(precision)
+        if stage == "fit":
+            check_ddp_unused_parameters(self.trainer.strategy, self._parameters_without_gradient())
+        self.rollout_dtype = rollout_dtype(
+            precision, bfloat16_autocast(self.hparams.autocast, self.trainer.strategy.root_device)
+        )
+        # The accelerator, not self.device: the strategy moves the model to its device only after setup.
+        if self.trainer.world_size > 1 and isinstance(self.trainer.accelerator, CPUAccelerator):
             cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
             torch.set_num_threads(max(1, cores // self.trainer.num_devices))
 
+    def on_before_optimizer_step(self, optimizer: Optimizer) -> None:
+        """Clips the gradient's global norm to ``gradient_clip_norm``, on unscaled gradients.
+
+        Called inside ``optimizer.step()``, after Lightning's mixed-precision plugin has unscaled a GradScaler's
+        gradients (``16-mixed``) for ordinary optimizers. Fused ones unscale inside their own step, too late for
+        clipping (the plugin refuses to clip them), so their gradients are unscaled here; the GradScaler then still
+        skips a step whose gradients overflowed.
+        """
+        clip = self.hparams.gradient_clip_norm
+        if clip is None:
+            return
+        precision = self.trainer.precision_plugin
+        scaler = getattr(precision, "scaler", None)
+        if scaler is not None and getattr(optimizer, "_step_supports_amp_scaling", False):
+            scaler.unscale_(optimizer)
+        precision.clip_grad_by_norm(optimizer, clip)
+
     def on_fit_start(self) -> None:
-        """Loads ``init_weights`` into a new training (not into a resumed one, whose checkpoint has its own)."""
+        """Records the rollout's dtype with the run's hyperparameters; loads ``init_weights`` into a new training (not
+        into a resumed one, whose checkpoint has its own)."""
+        if self.logger is not None:
+            self.logger.log_hyperparams({"rollout_dtype": self.rollout_dtype})
         path = self.hparams.init_weights
         if path is None or self.trainer.ckpt_path is not None:
             return
@@ -324,8 +365,15 @@ class RAMSystem(pl.LightningModule):
             return optimizer
         return {"optimizer": optimizer, "lr_scheduler": self.scheduler_factory(optimizer)}
 
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Refuses to save weights trained on a non-finite loss (one device-to-host read); records the rollout's
+        dtype (not among ``hyper_parameters``, which the CLI reads back as model arguments)."""
+        self._check_finite()
+        checkpoint["rollout_dtype"] = self.rollout_dtype
+
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Rejects a checkpoint whose tensors do not fit this model, naming the keys and shapes.
+        """Rejects a checkpoint whose tensors do not fit this model, naming the keys and shapes; says so when a
+        resumed training computes in another dtype than the checkpoint's.
 
         The policy std is a buffer, restored with the weights (callbacks may have annealed it). When this model's
         ``std`` differs from the one the checkpoint was trained with, the user asked for another std: it replaces
@@ -342,21 +390,51 @@ class RAMSystem(pl.LightningModule):
         if saved_std is not None and saved_std != std and STD_KEY in state:
             rank_zero_info(f"model.std={std} replaces the checkpoint's policy std {float(state[STD_KEY]):.4g}")
             state[STD_KEY] = torch.full_like(state[STD_KEY], std)
+        trained, now = checkpoint.get("rollout_dtype"), self.rollout_dtype
+        if trained and now and trained != now and self.trainer.state.fn == TrainerFn.FITTING:
+            rank_zero_warn(
+                f"the checkpoint was trained with the rollout's matrix products in {trained}; this run computes them "
+                f"in {now} (trainer.precision={self.trainer.precision}, model.autocast={self.hparams.autocast}). "
+                "Set model.autocast: bf16 or off, or trainer.precision, to train as before"
+            )
 
-    def _diverged(self, terms: LossTerms) -> None:
-        """Stops training on a non-finite loss, naming the step and where the last good checkpoint is."""
-        values = ", ".join(f"{name}={float(value.detach()):.4g}" for name, value in terms._asdict().items())
+    def _check_finite(self, terms: LossTerms | None = None) -> None:
+        """Stops training if the last training loss was not finite (under a GradScaler, which skips such steps: the
+        last ``SKIPPED_STEPS_LIMIT`` losses), naming the steps, the ``terms`` of this step and where the last good
+        checkpoint is."""
+        scaled = getattr(self.trainer.precision_plugin, "scaler", None) is not None
+        # The longest run over all processes: under DDP they stop together rather than one waiting for the others.
+        run, first = self.non_finite_losses.read(partial(self.trainer.strategy.reduce, reduce_op="max"))
+        if run < (SKIPPED_STEPS_LIMIT if scaled else 1):
+            return
+        steps = f"global step {first}" if run == 1 else f"global steps {first} to {first + run - 1}"
+        if terms is not None:
+            steps += " (" + ", ".join(f"{k}={float(v.detach()):.4g}" for k, v in terms._asdict().items()) + ")"
         checkpoint = getattr(self.trainer.checkpoint_callback, "dirpath", None)
         where = f"the last good checkpoint is in {checkpoint}" if checkpoint else "no checkpoint was written yet"
         raise TrainingDivergedError(
-            f"non-finite loss at epoch {self.current_epoch}, global step {self.global_step} ({values}); "
-            f"{where}. Lower the learning rate, set model.gradient_clip_norm, or raise model.std"
+            f"non-finite loss at epoch {self.current_epoch}, {steps}; {where}. "
+            "Lower the learning rate, set model.gradient_clip_norm, or raise model.std"
+            + (" (or train in bf16-mixed: float16 overflows above 65504)" if scaled else "")
         )
 
-    def _autocast(self) -> torch.autocast:
-        """bfloat16 autocast of the model on this module's device, if the ``autocast`` setting asks for it."""
-        enabled = bfloat16_autocast(self.hparams.autocast, self.device)
-        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=enabled)
+    def _parameters_without_gradient(self) -> list[str]:
+        """The settings that leave parameters out of the loss at every step, each naming those parameters."""
+        unused = []
+        if self.hparams.num_glimpses == 1:
+            unused.append("model.num_glimpses=1 leaves the location policy (model.policy) unused")
+        elif self.hparams.reinforce_weight == 0:
+            unused.append("model.reinforce_weight=0 leaves the location policy (model.policy) without a gradient")
+        if self.hparams.baseline == "learned" and self.hparams.baseline_weight == 0:
+            unused.append("model.baseline_weight=0 leaves the learned baseline (model.baseline) without a gradient")
+        return unused
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        """bfloat16 autocast of the model on this module's device if the ``autocast`` setting asks for it; otherwise
+        nothing, so that the trainer's ``precision`` (``bf16-mixed``, ``16-mixed``) reaches the model."""
+        if not bfloat16_autocast(self.hparams.autocast, self.device):
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=torch.bfloat16)
 
     def _logger_writes(self, batch_idx: int) -> bool:
         """Whether the logger writes this training step's values (every ``trainer.log_every_n_steps`` optimizer

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import pytest
+import pytorch_lightning as pl
 import torch
+from pytorch_lightning.callbacks import ModelCheckpoint
+from pytorch_lightning.loggers import TensorBoardLogger
+from pytorch_lightning.plugins import MixedPrecision
+from tiny_training import ToyData, tiny_system, tiny_trainer
 
+from ram_lightning import system as system_module
 from ram_lightning.errors import ConfigError
 from ram_lightning.losses import hybrid_loss
-from ram_lightning.model import RecurrentAttention
+from ram_lightning.model import RAMOutput, RecurrentAttention
 from ram_lightning.system import RAMSystem, bfloat16_autocast
 
 SMALL = {"glimpse_hidden": 32, "location_hidden": 32, "glimpse_size": 64, "hidden_size": 64}
@@ -66,6 +73,43 @@ def test_bfloat16_stays_close_to_float32(fused: bool):
         assert torch.nn.functional.cosine_similarity(grad.flatten(), reference_grad, dim=0) > 0.99, name
 
 
+def _rollout(fused: bool, core_type: str, dtype: torch.dtype | None) -> tuple[RAMOutput, torch.Tensor]:
+    """Output and gradient (all parameters, flat) of a 4-glimpse, 2-scale model under ``dtype`` autocast (``None``:
+    float32)."""
+    torch.manual_seed(0)
+    model = RecurrentAttention(
+        num_glimpses=4, patch_size=6, num_scales=2, core_type=core_type, fused_rollout=fused, **SMALL
+    )
+    with torch.no_grad():  # locations that do not hang on how the core state was rounded: the same in both rollouts
+        model.policy.mean.weight.zero_()
+    generator = torch.Generator().manual_seed(1)
+    images, targets = torch.rand(32, 1, 28, 28, generator=generator), torch.randint(0, 10, (32,), generator=generator)
+    torch.manual_seed(2)
+    with torch.autocast("cpu", dtype=dtype or torch.bfloat16, enabled=dtype is not None):
+        output = model(images)
+    hybrid_loss(output, targets, per_step_weight=0.5).total.backward()
+    return output, torch.cat([parameter.grad.flatten() for parameter in model.parameters()])
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=["bfloat16", "float16"])
+@pytest.mark.parametrize("core_type", ["rnn", "lstm"])
+def test_fused_rollout_is_as_accurate_as_plain_under_autocast(core_type: str, dtype: torch.dtype):
+    """Several glimpses, as the shipped models were trained (the cluttered ones: fused, LSTM, bfloat16), and float16
+    (16-mixed on a GPU) through the hand-written backward."""
+    _, reference = _rollout(False, core_type, None)
+    plain, plain_grad = _rollout(False, core_type, dtype)
+    fused, fused_grad = _rollout(True, core_type, dtype)
+    assert torch.equal(fused.locations, plain.locations)
+    torch.testing.assert_close(fused.log_probs, plain.log_probs, atol=0.03, rtol=0.0)
+    torch.testing.assert_close(fused.log_pi, plain.log_pi, atol=1e-5, rtol=0.0)
+    # The gradient's error against float32, relative to its norm: autocast's own (plain, 1e-4 to 3e-3 here) and the
+    # fused rollout's. A bug in the fused backward (e.g. 20% off in the recurrence) makes its error 2-25 times larger.
+    plain_error = (plain_grad - reference).norm() / reference.norm()
+    assert plain_error > 0, "autocast changed nothing"
+    assert (fused_grad - reference).norm() / reference.norm() < 2 * plain_error
+    assert (fused_grad - plain_grad).norm() / plain_grad.norm() < 2 * plain_error
+
+
 def test_system_autocast_setting_reaches_the_model():
     images, targets = torch.rand(16, 1, 28, 28), torch.randint(0, 10, (16,))
     losses = {}
@@ -76,3 +120,54 @@ def test_system_autocast_setting_reaches_the_model():
         losses[setting] = system.training_loss(images, targets)[1].classification
     assert losses["off"] != losses["bf16"]
     torch.testing.assert_close(losses["bf16"], losses["off"], atol=0.05, rtol=0.0)
+
+
+class AutocastProbe(pl.Callback):
+    """Records the CPU autocast state (enabled, dtype) inside the model's forward during training."""
+
+    def __init__(self) -> None:
+        self.states: list[tuple[bool, torch.dtype]] = []
+
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        def record(module: torch.nn.Module, args: tuple) -> None:
+            self.states.append((torch.is_autocast_enabled("cpu"), torch.get_autocast_dtype("cpu")))
+
+        pl_module.model.register_forward_pre_hook(record)
+
+
+@pytest.mark.parametrize("setting", ["off", "auto"])
+@pytest.mark.parametrize("precision", ["bf16-mixed", "16-mixed"])
+def test_the_model_setting_leaves_the_trainer_precision_alone(tmp_path, precision: str, setting: str):
+    dtype = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}[precision]
+    if setting == "auto" and bfloat16_autocast("auto", torch.device("cpu")):
+        dtype = torch.bfloat16  # "auto" asks for bfloat16 on this CPU: it wins over the trainer's dtype
+    plugin = MixedPrecision(precision, "cpu", torch.amp.GradScaler("cpu") if precision == "16-mixed" else None)
+    probe = AutocastProbe()
+    trainer = tiny_trainer(tmp_path, [probe], 1, limit_val_batches=0, plugins=[plugin])
+    trainer.fit(tiny_system(autocast=setting), ToyData())
+    assert probe.states and set(probe.states) == {(True, dtype)}
+
+
+def _fit_on_a_machine(tmp_path, monkeypatch, native_bfloat16: bool, epochs: int, ckpt_path=None) -> list[str]:
+    """Fits a tiny ``autocast: auto`` system on a CPU with or without native bfloat16, resuming from ``ckpt_path``;
+    returns the warnings' messages."""
+    monkeypatch.setattr(system_module, "_native_cpu_bfloat16", lambda: native_bfloat16)
+    checkpoint = ModelCheckpoint(dirpath=tmp_path, filename="last")
+    logger = TensorBoardLogger(tmp_path, name="run")
+    trainer = tiny_trainer(tmp_path, [checkpoint], epochs, logger, limit_val_batches=0, enable_checkpointing=True)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        trainer.fit(tiny_system(autocast="auto"), ToyData(), ckpt_path=ckpt_path)
+    return [str(warning.message) for warning in caught]
+
+
+def test_a_resumed_run_says_when_its_precision_differs_from_the_checkpoint(tmp_path, monkeypatch):
+    _fit_on_a_machine(tmp_path, monkeypatch, native_bfloat16=True, epochs=1)
+    assert "rollout_dtype: bfloat16" in (tmp_path / "run" / "version_0" / "hparams.yaml").read_text()
+    last = tmp_path / "last.ckpt"
+    assert torch.load(last, weights_only=True)["rollout_dtype"] == "bfloat16"
+    same = _fit_on_a_machine(tmp_path, monkeypatch, native_bfloat16=True, epochs=2, ckpt_path=last)
+    assert not [message for message in same if "rollout" in message]
+    other = _fit_on_a_machine(tmp_path, monkeypatch, native_bfloat16=False, epochs=3, ckpt_path=last)
+    expected = "trained with the rollout's matrix products in bfloat16; this run computes them in float32"
+    assert [message for message in other if expected in message]

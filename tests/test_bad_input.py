@@ -76,3 +76,24 @@ def test_unusable_checkpoint_path_fails_with_one_line(tmp_path, capsys, content,
     err = capsys.readouterr().err
     assert message in err and str(path) in err
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("save_every_step", [False, True])
+def test_non_finite_loss_between_logged_steps_names_its_first_step_and_is_never_saved(tmp_path, save_every_step):
+    images = torch.rand(32, 1, 28, 28)
+    images[8:16] = float("nan")  # the second of 4 batches: global step 1, not a step the logger writes
+    checkpoint = ModelCheckpoint(dirpath=tmp_path, every_n_train_steps=1 if save_every_step else None)
+    trainer = pl.Trainer(
+        max_epochs=1,
+        logger=False,
+        log_every_n_steps=50,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[checkpoint],
+    )
+    # Saved after every step: the save after step 1 stops it. Otherwise the check at the epoch's last batch does,
+    # the weights being non-finite since step 1.
+    expected = "global step 1;" if save_every_step else r"global steps 1 to 3 \(total=nan"
+    with pytest.raises(TrainingDivergedError, match=expected):
+        trainer.fit(_small_system(), _loader(images))
+    assert [path.name for path in tmp_path.glob("*.ckpt")] == (["epoch=0-step=1.ckpt"] if save_every_step else [])

@@ -107,3 +107,40 @@ def test_impossible_configs_fail_before_training_naming_the_key(
     error = capsys.readouterr().err.strip().splitlines()[-1]
     assert error.startswith("error: ") and key in error
     assert list(tmp_path.iterdir()) == []  # nothing was written: no logs, no checkpoints
+
+
+# A GradScaler for float16 on CPU (Lightning turns 16-mixed on CPU into bf16-mixed, without one), as on a GPU.
+FLOAT16_WITH_SCALER = (
+    '{"class_path": "pytorch_lightning.plugins.MixedPrecision", "init_args": {"precision": "16-mixed", "device": "cpu",'
+    ' "scaler": {"class_path": "torch.amp.GradScaler", "init_args": {"device": "cpu"}}}}'
+)
+
+
+@pytest.mark.parametrize(
+    "precision",
+    [["--trainer.precision", "bf16-mixed"], ["--trainer.plugins", FLOAT16_WITH_SCALER]],
+    ids=["bf16-mixed", "16-mixed"],
+)
+@pytest.mark.parametrize("config", CONFIGS, ids=[path.stem for path in CONFIGS])
+def test_config_trains_under_mixed_precision(
+    config: Path, precision: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    args = [*_run_args(config, _data_dir(config, request), tmp_path), *precision, "--data.eval_batch_size", "32"]
+    cli = create_cli([*args, "--trainer.enable_progress_bar", "false"], run=False)
+    cli.trainer.fit(cli.model, datamodule=cli.datamodule)
+    assert cli.trainer.state.finished
+    assert torch.isfinite(cli.trainer.callback_metrics["train/loss"])
+
+
+@pytest.mark.parametrize("precision", ["bf16-true", "16-true", "64-true"])
+def test_precisions_without_float32_weights_are_refused_before_training(
+    precision: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], data_dir: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    args = ["fit", *_run_args(CONFIGS_DIR / "mnist.yaml", data_dir, tmp_path), "--trainer.precision", precision]
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert error.startswith(f"error: trainer.precision={precision} ") and "bf16-mixed" in error

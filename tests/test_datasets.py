@@ -5,11 +5,13 @@ from __future__ import annotations
 import gzip
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import pytorch_lightning as pl
 import torch
 from PIL import Image
+from pytorch_lightning.accelerators import CPUAccelerator, CUDAAccelerator
 
 from ram_lightning.cli import create_cli
 from ram_lightning.data import ImageFolderSource, MNISTFamily, RAMDataModule
@@ -77,6 +79,19 @@ def test_data_module_takes_classes_channels_and_size_from_the_folder(tmp_path: P
     assert (len(data.train_set), len(data.val_set)) == (7, 2)  # round(0.25 * 9) = 2 held out
     images, labels = data.on_after_batch_transfer(next(iter(data.train_dataloader())), 0)
     assert images.shape == (4, 3, 50, 50) and images.dtype == torch.float32 and 0 <= images.min() <= images.max() <= 1
+
+
+@pytest.mark.parametrize(
+    ("pin_memory", "accelerator", "pinned"),
+    [(None, CUDAAccelerator(), True), (None, CPUAccelerator(), False), (False, CUDAAccelerator(), False)],
+)
+def test_batches_are_pinned_for_a_gpu_unless_set(tmp_path: Path, pin_memory, accelerator, pinned: bool) -> None:
+    data = RAMDataModule(
+        data_dir=str(_write_folder(tmp_path)), dataset="image_folder", resize=16, val_size=0.25, pin_memory=pin_memory
+    )
+    data.trainer = SimpleNamespace(accelerator=accelerator, world_size=1, global_rank=0, current_epoch=0)
+    data.setup("fit")
+    assert data.train_dataloader().pin_memory is pinned and data.val_dataloader().pin_memory is pinned
 
 
 def test_cli_links_an_rgb_folder_to_the_model_and_trains(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -31,10 +31,10 @@ def test_quick_run_prints_the_table_and_writes_json(throughput, data_dir, tmp_pa
         "| config | batch | M | step images/s | step episodes/s | data | fit | fit / step | eval |"
     )
     cells = [cell.strip() for cell in lines[-1].strip("|").split("|")]
-    assert cells[:3] == ["mnist.yaml", "16", "1"]
+    assert cells[:3] == ["mnist.yaml", "16", "10"]  # the config's model.train_samples
     medians = [_median(cell) for cell in cells[3:7] + cells[8:]]
     assert all(value > 0 for value in medians)
-    assert medians[0] == medians[1], "one rollout per image: as many episodes as images"
+    assert medians[1] == pytest.approx(10 * medians[0], rel=0.01), "10 rollouts per image: 10 episodes each"
     assert cells[7].endswith("%")
 
     content = json.loads(report.read_text())

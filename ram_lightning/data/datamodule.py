@@ -8,6 +8,7 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.accelerators import CUDAAccelerator
 from pytorch_lightning.trainer.states import TrainerFn
 from pytorch_lightning.utilities import rank_zero_info
 from torch import Tensor
@@ -57,7 +58,8 @@ class RAMDataModule(pl.LightningDataModule):
         num_workers: DataLoader worker processes (``0`` builds batches in the main process, usually fastest here).
         val_size: images held out from the training set for validation: a count, or a fraction in ``(0, 1)``.
         split_seed: seed of the train/validation split.
-        pin_memory: pin host memory for faster copies to a GPU.
+        pin_memory: build batches in page-locked host memory, so that their copy to a GPU runs asynchronously;
+            ``None``: when the trainer's accelerator is a CUDA GPU.
         predict_dir: a folder of image files to predict on instead of the test split (the dataset's own files are
             then not needed).
     """
@@ -78,7 +80,7 @@ class RAMDataModule(pl.LightningDataModule):
         num_workers: int = 0,
         val_size: int | float = 10_000,
         split_seed: int = 0,
-        pin_memory: bool = False,
+        pin_memory: bool | None = None,
         predict_dir: str | None = None,
     ) -> None:
         super().__init__()
@@ -210,6 +212,12 @@ class RAMDataModule(pl.LightningDataModule):
             raise RuntimeError("RAMDataModule.setup() must run before asking for a dataloader")
         return dataset
 
+    def _pin_memory(self) -> bool:
+        """``pin_memory``, or when unset, whether the attached trainer runs on a CUDA GPU."""
+        if self.hparams.pin_memory is not None:
+            return self.hparams.pin_memory
+        return self.trainer is not None and isinstance(self.trainer.accelerator, CUDAAccelerator)
+
     def _loader(self, dataset: Dataset | None, batch_size: int, sampler: Sampler | None) -> DataLoader:
         workers = self.hparams.num_workers
         kwargs: dict[str, Any] = {"persistent_workers": True} if workers > 0 else {}
@@ -219,7 +227,7 @@ class RAMDataModule(pl.LightningDataModule):
             sampler=sampler,
             num_workers=workers,
             collate_fn=collate_batch,
-            pin_memory=self.hparams.pin_memory,
+            pin_memory=self._pin_memory(),
             **kwargs,
         )
 
