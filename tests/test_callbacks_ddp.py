@@ -2,26 +2,15 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-import pytest
+from ddp_launch import run_ddp_script
 
 SCRIPT = Path(__file__).resolve().parent / "ddp_callbacks_script.py"
 
 
 def test_ddp_same_std_on_every_process_frozen_policy_images_once(tmp_path):
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
-    done = subprocess.run(
-        [sys.executable, str(SCRIPT), str(tmp_path)], capture_output=True, text=True, timeout=240, env=env
-    )
-    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
-    if done.returncode != 0 or not lines:
-        pytest.fail(f"DDP run failed (exit {done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
-    epochs = json.loads(lines[0].removeprefix("RESULT "))
+    epochs = run_ddp_script(SCRIPT, str(tmp_path))
 
     stds = [epoch["std"] for epoch in epochs]
     assert all(a == b for a, b in stds)  # rank one's improving metric did not make it disagree

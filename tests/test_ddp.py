@@ -1,13 +1,12 @@
 """Two CPU processes (gloo) train and test through the CLI, with the results of one process (Monte-Carlo evaluation
 included: each image's noise is seeded by its dataset index)."""
 
-import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from ddp_launch import run_ddp_script
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from ram_lightning.cli import create_cli
@@ -63,13 +62,7 @@ BASELINE_SCRIPT = Path(__file__).resolve().parent / "ddp_baseline_script.py"
 
 
 def test_running_mean_baseline_counts_every_process_and_an_unseeded_run_shares_one_shuffling_seed(data_dir, tmp_path):
-    env = {key: value for key, value in os.environ.items() if key != "PL_GLOBAL_SEED"}  # no seed_everything
-    env.update(OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore")
-    command = [sys.executable, str(BASELINE_SCRIPT), str(data_dir), str(tmp_path)]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
-    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
-    assert done.returncode == 0 and lines, f"DDP run failed (exit {done.returncode}):\n{done.stderr[-3000:]}"
-    result = json.loads(lines[0].removeprefix("RESULT "))
+    result = run_ddp_script(BASELINE_SCRIPT, str(data_dir), str(tmp_path), timeout=300, unseeded=True)  # no seed
     # Rank 0 rewards 0, rank 1 rewards 1: every step the average moves halfway towards their mean, 0.5.
     expected = 0.5 * (1.0 - 0.5 ** result["steps"])
     assert result["steps"] == 3

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import subprocess
@@ -13,6 +12,7 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+from ddp_launch import run_ddp_script
 from pytorch_lightning.accelerators import CPUAccelerator, CUDAAccelerator
 from tiny_training import ToyData, tiny_system, tiny_trainer
 
@@ -80,14 +80,7 @@ def test_only_processes_on_cpu_share_the_cores(monkeypatch, accelerator, device:
 
 
 def test_two_processes_train_identically_under_plain_ddp_with_float16_and_clipping(tmp_path):
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
-    done = subprocess.run(
-        [sys.executable, str(SCRIPT), str(tmp_path)], capture_output=True, text=True, timeout=240, env=env
-    )
-    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
-    if done.returncode != 0 or not lines:
-        pytest.fail(f"DDP run failed (exit {done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
-    result = json.loads(lines[0].removeprefix("RESULT "))
+    result = run_ddp_script(SCRIPT, str(tmp_path))
     (sum_0, abs_0, threads_0), (sum_1, abs_1, threads_1) = result["ranks"]
     assert result["steps"] == 4  # 2 epochs of 2 batches, none skipped as diverged
     assert (sum_0, abs_0) == (sum_1, abs_1)  # the same gradients, unscaled and clipped alike on both ranks
