@@ -102,20 +102,22 @@ def test_a_checkpoint_is_evaluated_as_the_command_line_says(data_dir, tmp_path):
         "--trainer.enable_progress_bar", "false", "--trainer.default_root_dir", str(tmp_path),
     ]  # fmt: skip
     saved = create_cli(args).model
-    assert (saved.hparams.eval_samples, saved.hparams.std, saved.hparams.hidden_size) == (10, 0.15, 256)
+    assert (saved.hparams.eval_samples, saved.hparams.std, saved.hparams.hidden_size) == (0, 0.15, 256)
 
-    changed = ["--model.eval_samples", "0", "--model.std", "0.05", "--model.per_step_weight", "0.5"]
+    changed = ["--model.eval_samples", "3", "--model.std", "0.05", "--model.per_step_weight", "0.5"]
     with pytest.warns(UserWarning, match="model.hidden_size=64 replaced by the checkpoint's 256"):
         cli = create_cli([*args, *changed, "--model.hidden_size", "64"])
     system = cli.model
-    assert (system.hparams.eval_samples, system.hparams.std, system.hparams.per_step_weight) == (0, 0.05, 0.5)
+    assert (system.hparams.eval_samples, system.hparams.std, system.hparams.per_step_weight) == (3, 0.05, 0.5)
     assert system.model.policy.std.item() == pytest.approx(0.05), "the given std replaced the saved buffer"
     assert system.hparams.hidden_size == 256 and system.model.core.hidden_size == 256
-    # The test error is the policy mean's, as a direct evaluation of the checkpoint's weights finds it.
-    images, labels, _ = cli.datamodule.on_after_batch_transfer(next(iter(cli.datamodule.test_dataloader())), 0)
-    reference = RAMSystem.load_from_checkpoint(SHIPPED_MNIST, eval_samples=0).eval()
+    # The test error is the 3-rollout ensemble's with std 0.05, as a direct evaluation of the checkpoint's weights
+    # with those settings finds it.
+    images, labels, indices = cli.datamodule.on_after_batch_transfer(next(iter(cli.datamodule.test_dataloader())), 0)
+    reference = RAMSystem.load_from_checkpoint(SHIPPED_MNIST, eval_samples=3).eval()
+    reference.model.policy.std.fill_(0.05)
     with torch.no_grad():
-        errors = (reference(images).argmax(dim=-1) != labels).float().mean()
+        errors = (reference(images, indices).argmax(dim=-1) != labels).float().mean()
     assert float(cli.trainer.callback_metrics["test/err"]) == pytest.approx(float(errors))
 
 
