@@ -39,7 +39,8 @@ def diverge_on_one_rank(log_dir: str) -> None:
         outcome = "finished"
     except TrainingDivergedError as error:
         outcome = f"diverged: {error}"
-    print(f"RANK {trainer.global_rank} {outcome}", flush=True)
+    # One file per process: two processes printing at once can interleave their lines.
+    (Path(log_dir) / f"outcome_{trainer.global_rank}.txt").write_text(outcome)
 
 
 def main(log_dir: str) -> None:

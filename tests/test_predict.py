@@ -49,7 +49,7 @@ def test_predictions_agree_with_the_recorded_test_slice_error(slice_csv):
     assert [int(row["index"]) for row in rows] == list(range(RECORDED["first_images"])), "one row per image, in order"
     assert all(row["file"] == "" for row in rows), "dataset images have no file name"
     wrong = sum(row["pred"] != row["label"] for row in rows)
-    assert wrong / len(rows) == pytest.approx(RECORDED["err"], abs=1e-6)
+    assert wrong / len(rows) == pytest.approx(RECORDED["one_rollout_err"], abs=2.5 / len(rows))
     probs = torch.tensor([float(row["prob"]) for row in rows])
     assert bool(((probs > 0.1) & (probs <= 1.0)).all()), "the predicted class is the most probable of 10"
     assert probs.median() > 0.99, "the model is confident on most digits"
@@ -64,7 +64,10 @@ def test_locations_lie_in_the_canvas_in_both_coordinate_systems(slice_csv):
         assert bool((xy.abs() <= 1.0).all())
         assert bool(((pixels >= 0.0) & (pixels <= size)).all())
         assert torch.allclose(pixels, (xy + 1.0) / 2.0 * size, atol=1e-4)
-        assert xy.std(dim=0).min() > 0.05, f"glimpse {t} goes to different places on different digits"
+        if t == 1:  # the policy mean's first glimpse is at the centre
+            assert bool((xy == 0.0).all()) and bool((pixels == size / 2).all())
+        else:
+            assert xy.std(dim=0).min() > 0.05, f"glimpse {t} goes to different places on different digits"
 
 
 def test_json_lines_give_the_same_predictions_run_after_run(slice_csv, data_dir, tmp_path):
