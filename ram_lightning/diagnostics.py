@@ -71,12 +71,18 @@ class AttentionDiagnostics(nn.Module):
         self.random_locations = GlimpseAccuracy(num_glimpses)
 
     @torch.no_grad()
-    def update(self, model: RecurrentAttention, images: Tensor, targets: Tensor, sample_ids: Tensor) -> None:
+    def update(self, model: RecurrentAttention, images: Tensor, targets: Tensor, sample_ids: Tensor) -> Tensor:
         """Runs the policy-mean and the random-location rollouts of ``images`` ``(B, C, H, W)``; ``sample_ids``
-        ``(B,)`` (dataset indices) seed each image's random locations."""
-        self.policy_mean.update(model(images, sample=False).log_probs, targets)
+        ``(B,)`` (dataset indices) seed each image's random locations.
+
+        Returns:
+            The policy-mean rollout's class log-probabilities after each glimpse ``(B, T, C)``.
+        """
+        mean_log_probs = model(images, sample=False).log_probs
+        self.policy_mean.update(mean_log_probs, targets)
         noise = uniform_locations(sample_ids, model.num_glimpses, images.device, images.dtype)
         self.random_locations.update(model.random_location_log_probs(images, noise), targets)
+        return mean_log_probs
 
     def compute(self, stage: str) -> dict[str, Tensor]:
         """The scalars to log, named ``<stage>/...``, then resets the accumulated counts."""

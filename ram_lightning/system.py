@@ -297,10 +297,7 @@ class RAMSystem(pl.LightningModule):
             scheduler.step()
 
     def validation_step(self, batch: EvalBatch, batch_idx: int) -> None:
-        images, targets, indices = _split_batch(batch)
-        self.val_acc.update(self._evaluate(images, indices), targets)
-        with self._autocast():
-            self.val_diagnostics.update(self.model, images, targets, _sample_ids(indices, batch_idx, images))
+        self._evaluation_step(batch, batch_idx, self.val_acc, self.val_diagnostics)
 
     def on_validation_epoch_end(self) -> None:
         accuracy = self._log_accuracy("val", self.val_acc)
@@ -310,10 +307,7 @@ class RAMSystem(pl.LightningModule):
             scheduler.step(1.0 - accuracy)  # on each fresh validation error, never a stale one
 
     def test_step(self, batch: EvalBatch, batch_idx: int) -> None:
-        images, targets, indices = _split_batch(batch)
-        self.test_acc.update(self._evaluate(images, indices), targets)
-        with self._autocast():
-            self.test_diagnostics.update(self.model, images, targets, _sample_ids(indices, batch_idx, images))
+        self._evaluation_step(batch, batch_idx, self.test_acc, self.test_diagnostics)
 
     def on_test_epoch_end(self) -> None:
         self._log_accuracy("test", self.test_acc)
@@ -331,6 +325,17 @@ class RAMSystem(pl.LightningModule):
         preds = log_probs.argmax(dim=-1)
         probs = log_probs.float().exp().gather(1, preds[:, None]).squeeze(1)
         return {"preds": preds, "probs": probs, "targets": targets, "locations": locations}
+
+    def _evaluation_step(
+        self, batch: EvalBatch, batch_idx: int, accuracy: MulticlassAccuracy, diagnostics: AttentionDiagnostics
+    ) -> None:
+        """Updates a stage's accuracy (the configured protocol) and its diagnostics. The policy-mean rollout the
+        diagnostics run is also the one-rollout protocol's prediction: with ``eval_samples: 0`` it is made once."""
+        images, targets, indices = _split_batch(batch)
+        with self._autocast():
+            mean_log_probs = diagnostics.update(self.model, images, targets, _sample_ids(indices, batch_idx, images))
+        final = mean_log_probs[:, -1] if self.hparams.eval_samples == 0 else self._evaluate(images, indices)
+        accuracy.update(final, targets)
 
     def _evaluate(self, images: Tensor, indices: Tensor | None) -> Tensor:
         """Final class log-probabilities ``(B, num_classes)`` of an evaluation batch, reproducibly."""
