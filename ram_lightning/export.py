@@ -152,6 +152,9 @@ def evaluation_metrics(
     args += ["--data.download", "false", "--data.eval_batch_size", str(batch), "--trainer.logger", "false"]
     args += ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"]
     args += ["--model.autocast", "off"]  # float32: the same predictions on every CPU and GPU
+    # One device of whatever this machine has: a run trained on GPUs or with DDP is evaluated here too.
+    args += ["--trainer.accelerator", "auto", "--trainer.devices", "1", "--trainer.num_nodes", "1"]
+    args += ["--trainer.strategy", "auto", "--trainer.precision", "32-true"]
     if num_images is not None:
         args += [f"--trainer.limit_{'val' if stage == 'validate' else 'test'}_batches", "1"]
     with tempfile.TemporaryDirectory() as scratch:

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 
 from ram_lightning.cli import main as ram_main
 from ram_lightning.export import _best_checkpoint
@@ -27,6 +28,10 @@ def test_export_records_the_logged_and_the_float32_validation_errors(data_dir: P
         ]
     )  # fmt: skip
     run = tmp_path / "logs" / "ram" / "version_0"
+    # As if trained with DDP on two GPUs in mixed precision: the export still evaluates here, on one CPU, in float32.
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    config["trainer"].update(accelerator="gpu", devices=2, strategy="ddp", precision="bf16-mixed")
+    (run / "config.yaml").write_text(yaml.safe_dump(config))
     (first,) = (run / "checkpoints").glob("epoch=0-*.ckpt")  # not the best one: given with --ckpt
     out = tmp_path / "results"
     export_main(
