@@ -102,7 +102,7 @@ def test_a_checkpoint_is_evaluated_as_the_command_line_says(data_dir, tmp_path):
         "--trainer.enable_progress_bar", "false", "--trainer.default_root_dir", str(tmp_path),
     ]  # fmt: skip
     saved = create_cli(args).model
-    assert (saved.hparams.eval_samples, saved.hparams.std, saved.hparams.hidden_size) == (0, 0.15, 256)
+    assert (saved.hparams.eval_samples, saved.hparams.std, saved.hparams.hidden_size) == (0, 0.1, 256)
 
     changed = ["--model.eval_samples", "3", "--model.std", "0.05", "--model.per_step_weight", "0.5"]
     with pytest.warns(UserWarning, match="model.hidden_size=64 replaced by the checkpoint's 256"):
