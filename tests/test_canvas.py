@@ -12,7 +12,8 @@ from PIL import Image
 from torch import Tensor
 from torch.utils.data import DataLoader
 
-from ram_lightning.data import CanvasDataset, CanvasGenerator, MNISTFamily, Placement, RAMDataModule, preview
+from ram_lightning import preview
+from ram_lightning.data import CanvasDataset, CanvasGenerator, MNISTFamily, Placement, RAMDataModule
 from ram_lightning.data.dataset import collate_batch
 from ram_lightning.data.samplers import EpochSeededSampler
 
