@@ -23,10 +23,10 @@ import tempfile
 from pathlib import Path
 
 import torch
-from PIL import Image, ImageDraw
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from ram_lightning.checkpoint import load_checkpoint
+from ram_lightning.viz import draw_error_curve
 
 # Scalars written to the learning-curve CSV, one row per epoch.
 CURVE_TAGS = ("train/loss", "train/acc", "train/reward", "val/acc", "val/err", "policy/std", "train/lr")
@@ -81,36 +81,7 @@ def write_curve_csv(rows: list[dict[str, float]], path: Path) -> None:
 def plot_curve(rows: list[dict[str, float]], path: Path, title: str) -> None:
     """Draws the validation error (%) per epoch on a log scale, as a small PNG."""
     points = [(row["epoch"], 100.0 * row["val/err"]) for row in rows if "val/err" in row]
-    width, height, margin = 640, 400, 60
-    image = Image.new("RGB", (width, height), "white")
-    draw = ImageDraw.Draw(image)
-    draw.text((margin, 10), f"{title}: validation error (%) per epoch, log scale", fill="black")
-    if points:
-        errors = [max(error, 0.1) for _, error in points]
-        low, high = torch.tensor(errors).log10().min().item(), torch.tensor(errors).log10().max().item()
-        high = max(high, low + 0.3)
-        last_epoch = max(points[-1][0], 1)
-
-        def to_xy(epoch: float, error: float) -> tuple[float, float]:
-            x = margin + (width - 2 * margin) * epoch / last_epoch
-            y = (
-                height
-                - margin
-                - (height - 2 * margin) * (torch.tensor(max(error, 0.1)).log10().item() - low) / (high - low)
-            )
-            return x, y
-
-        draw.rectangle([margin, margin, width - margin, height - margin], outline="gray")
-        for decade in (0.5, 1, 2, 5, 10, 20, 50, 100):
-            if low - 0.05 <= torch.tensor(decade).log10().item() <= high + 0.05:
-                _, y = to_xy(0, decade)
-                draw.line([margin, y, width - margin, y], fill=(225, 225, 225))
-                draw.text((8, y - 6), f"{decade:g}%", fill="black")
-        draw.line([to_xy(epoch, error) for epoch, error in points], fill="blue", width=2)
-        draw.text((width - margin - 60, height - margin + 10), f"epoch {last_epoch:g}", fill="black")
-        best = min(points, key=lambda point: point[1])
-        draw.text((margin + 10, height - margin + 25), f"best {best[1]:.2f}% at epoch {best[0]:g}", fill="blue")
-    image.save(path)
+    draw_error_curve(points, f"{title}: validation error (%) per epoch, log scale").save(path)
 
 
 def evaluate(

@@ -218,6 +218,37 @@ def animation_frames(
     return [trajectory_grid(rollout, labels, nrow=nrow, steps=t + 1, scale=scale) for t in range(steps)]
 
 
+def draw_error_curve(points: Sequence[tuple[float, float]], title: str) -> Image.Image:
+    """A learning curve: error (%) per epoch, ``points`` ``(epoch, error)``, on a log scale, as a 640x400 picture
+    with grid lines at 0.5, 1, 2, 5... % and the best error written under it."""
+    width, height, margin = 640, 400, 60
+    picture = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(picture)
+    draw.text((margin, 10), title, fill="black")
+    if not points:
+        return picture
+    logs = [math.log10(max(error, 0.1)) for _, error in points]
+    low, high = min(logs), max(max(logs), min(logs) + 0.3)
+    last_epoch = max(points[-1][0], 1)
+
+    def to_xy(epoch: float, error: float) -> tuple[float, float]:
+        x = margin + (width - 2 * margin) * epoch / last_epoch
+        y = height - margin - (height - 2 * margin) * (math.log10(max(error, 0.1)) - low) / (high - low)
+        return x, y
+
+    draw.rectangle([margin, margin, width - margin, height - margin], outline="gray")
+    for level in (0.5, 1, 2, 5, 10, 20, 50, 100):
+        if low - 0.05 <= math.log10(level) <= high + 0.05:
+            y = to_xy(0, level)[1]
+            draw.line([margin, y, width - margin, y], fill=(225, 225, 225))
+            draw.text((8, y - 6), f"{level:g}%", fill="black")
+    draw.line([to_xy(epoch, error) for epoch, error in points], fill="blue", width=2)
+    draw.text((width - margin - 60, height - margin + 10), f"epoch {last_epoch:g}", fill="black")
+    best = min(points, key=lambda point: point[1])
+    draw.text((margin + 10, height - margin + 25), f"best {best[1]:.2f}% at epoch {best[0]:g}", fill="blue")
+    return picture
+
+
 def _with_caption(picture: Image.Image, pred: int, label: int | None, font: ImageFont.ImageFont) -> Image.Image:
     """Adds a band under ``picture`` with ``pred P / true Y`` (green if right, red if wrong)."""
     band = 16 if picture.width >= 96 else 12
