@@ -1,11 +1,11 @@
-"""Drawing attention trajectories and glimpses: pure functions from tensors to pictures.
+"""Drawing attention trajectories, glimpses and learning curves: pure functions from tensors to pictures.
 
-Used by the TensorBoard callback (``callbacks.AttentionTrajectoryLogger``), the ``ram-plot`` command and the variants
-preview (``python -m ram_lightning.preview``), so the pictures made during training and from a checkpoint are the
-same. The rollouts drawn are recorded by :mod:`ram_lightning.recorded_rollout`. Boxes, grids and conversions are
-torchvision's (:func:`~torchvision.utils.draw_bounding_boxes`, :func:`~torchvision.utils.make_grid`); paths, dots,
-numbers and captions are drawn with Pillow. Shapes use ``B`` images of ``C`` channels and ``H x W`` pixels, ``T``
-glimpses, ``k`` retina scales of ``g x g`` pixels.
+Used by the TensorBoard callback (``callbacks.AttentionTrajectoryLogger``), the ``ram-plot`` and ``ram-export``
+commands and the variants preview (``python -m ram_lightning.preview``), so the pictures made during training and
+from a checkpoint are the same. The rollouts drawn are recorded by :mod:`ram_lightning.recorded_rollout`. Boxes,
+grids and conversions are torchvision's (:func:`~torchvision.utils.draw_bounding_boxes`,
+:func:`~torchvision.utils.make_grid`); paths, dots, numbers, captions and curves are drawn with Pillow. Shapes use
+``B`` images of ``C`` channels and ``H x W`` pixels, ``T`` glimpses, ``k`` retina scales of ``g x g`` pixels.
 """
 
 from __future__ import annotations
