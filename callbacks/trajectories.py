@@ -13,6 +13,7 @@ from typing_extensions import override
 
 from ram_lightning import viz
 from ram_lightning.errors import ConfigError
+from ram_lightning.recorded_rollout import record_rollout
 
 
 class AttentionTrajectoryLogger(pl.Callback):
@@ -29,7 +30,8 @@ class AttentionTrajectoryLogger(pl.Callback):
     fixed ``seed``; either way the training's random numbers are not touched. Drawing happens on rank zero only.
     Without a :class:`~pytorch_lightning.loggers.TensorBoardLogger` the callback warns once (when fitting or validating)
     and does nothing.
-    The drawing functions are in :mod:`ram_lightning.viz`, shared with the ``ram-plot`` command.
+    The rollouts are recorded by :mod:`ram_lightning.recorded_rollout` and drawn by :mod:`ram_lightning.viz`, shared
+    with the ``ram-plot`` command.
 
     Args:
         every_n_epochs: log after the validation of every n-th epoch (epochs ``n - 1``, ``2n - 1``, ...).
@@ -120,7 +122,7 @@ class AttentionTrajectoryLogger(pl.Callback):
         """Draws the rollouts of the kept images and adds them to TensorBoard at the current global step."""
         model = pl_module.model
         images = self.images.to(device=pl_module.device, dtype=next(model.parameters()).dtype)
-        rollout = viz.record_rollout(model, images, sample=self.sample, seed=self.seed)
+        rollout = record_rollout(model, images, sample=self.sample, seed=self.seed)
         grid = viz.trajectory_grid(rollout, self.labels, nrow=self.nrow, scale=self.scale)
         strip = viz.draw_glimpse_strip(rollout.glimpses)
         experiment = self._logger.experiment

@@ -23,10 +23,10 @@ import tempfile
 from pathlib import Path
 
 import torch
-from PIL import Image, ImageDraw
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from ram_lightning.checkpoint import load_checkpoint
+from ram_lightning.viz import draw_error_curve
 
 # Scalars written to the learning-curve CSV, one row per epoch.
 CURVE_TAGS = ("train/loss", "train/acc", "train/reward", "val/acc", "val/err", "policy/std", "train/lr")
@@ -81,59 +81,7 @@ def write_curve_csv(rows: list[dict[str, float]], path: Path) -> None:
 def plot_curve(rows: list[dict[str, float]], path: Path, title: str) -> None:
     """Draws the validation error (%) per epoch on a log scale, as a small PNG."""
     points = [(row["epoch"], 100.0 * row["val/err"]) for row in rows if "val/err" in row]
-    width, height, margin = 640, 400, 60
-    image = Image.new("RGB", (width, height), "white")
-    draw = ImageDraw.Draw(image)
-    draw.text((margin, 10), f"{title}: validation error (%) per epoch, log scale", fill="black")
-    if points:
-        errors = [max(error, 0.1) for _, error in points]
-        low, high = torch.tensor(errors).log10().min().item(), torch.tensor(errors).log10().max().item()
-        high = max(high, low + 0.3)
-        last_epoch = max(points[-1][0], 1)
-
-        def to_xy(epoch: float, error: float) -> tuple[float, float]:
-            x = margin + (width - 2 * margin) * epoch / last_epoch
-            y = (
-                height
-                - margin
-                - (height - 2 * margin) * (torch.tensor(max(error, 0.1)).log10().item() - low) / (high - low)
-            )
-            return x, y
-
-        draw.rectangle([margin, margin, width - margin, height - margin], outline="gray")
-        for decade in (0.5, 1, 2, 5, 10, 20, 50, 100):
-            if low - 0.05 <= torch.tensor(decade).log10().item() <= high + 0.05:
-                _, y = to_xy(0, decade)
-                draw.line([margin, y, width - margin, y], fill=(225, 225, 225))
-                draw.text((8, y - 6), f"{decade:g}%", fill="black")
-        draw.line([to_xy(epoch, error) for epoch, error in points], fill="blue", width=2)
-        draw.text((width - margin - 60, height - margin + 10), f"epoch {last_epoch:g}", fill="black")
-        best = min(points, key=lambda point: point[1])
-        draw.text((margin + 10, height - margin + 25), f"best {best[1]:.2f}% at epoch {best[0]:g}", fill="blue")
-    image.save(path)
-
-
-def evaluate(
-    config: Path,
-    checkpoint: Path,
-    data_dir: str,
-    stage: str,
-    num_images: int | None = None,
-    eval_samples: int | None = None,
-) -> float:
-    """Error (fraction) of ``checkpoint`` on the validation (``stage="validate"``) or test split, through the CLI.
-
-    Args:
-        config: the run's config.
-        checkpoint: the checkpoint to evaluate.
-        data_dir: where the data lives.
-        stage: ``"validate"`` or ``"test"``.
-        num_images: evaluate only the first ``num_images`` images of the split (their canvases are fixed).
-        eval_samples: evaluation protocol (``0``: one rollout along the policy mean; ``M``: the ``M``-rollout
-            ensemble); ``None``: the checkpoint's own.
-    """
-    prefix = "val" if stage == "validate" else "test"
-    return evaluation_metrics(config, checkpoint, data_dir, stage, num_images, eval_samples)[f"{prefix}/err"]
+    draw_error_curve(points, f"{title}: validation error (%) per epoch, log scale").save(path)
 
 
 def evaluation_metrics(
@@ -144,7 +92,18 @@ def evaluation_metrics(
     num_images: int | None = None,
     eval_samples: int | None = None,
 ) -> dict[str, float]:
-    """Every scalar an evaluation logs (error, diagnostics), in float32; arguments as :func:`evaluate`."""
+    """Every scalar an evaluation of ``checkpoint`` logs, in float32, through the CLI: the error (``val/err`` or
+    ``test/err``, a fraction) and the diagnostics.
+
+    Args:
+        config: the run's config.
+        checkpoint: the checkpoint to evaluate.
+        data_dir: where the data lives.
+        stage: ``"validate"`` (the validation split) or ``"test"``.
+        num_images: evaluate only the first ``num_images`` images of the split (their canvases are fixed).
+        eval_samples: evaluation protocol (``0``: one rollout along the policy mean; ``M``: the ``M``-rollout
+            ensemble); ``None``: the checkpoint's own.
+    """
     from ram_lightning.cli import create_cli  # the CLI imports the whole stack: only when evaluating
 
     batch = num_images or 1000
@@ -156,7 +115,7 @@ def evaluation_metrics(
     args += ["--trainer.accelerator", "auto", "--trainer.devices", "1", "--trainer.num_nodes", "1"]
     args += ["--trainer.strategy", "auto", "--trainer.precision", "32-true"]
     if num_images is not None:
-        args += [f"--trainer.limit_{'val' if stage == 'validate' else 'test'}_batches", "1"]
+        args += [f"--trainer.limit_{_prefix(stage)}_batches", "1"]
     with tempfile.TemporaryDirectory() as scratch:
         if eval_samples is not None:
             # The protocol goes both on the command line and into a copy of the checkpoint's saved settings.
@@ -173,13 +132,19 @@ def protocol_errors(config: Path, checkpoint: Path, data_dir: str, stage: str, e
     """Errors of one evaluation split under each protocol: ``one_rollout`` along the policy mean (the paper's),
     ``random_locations`` (the same model glimpsing at uniformly random places), and ``ensemble_<M>`` (the mean
     class probabilities of ``M`` sampled rollouts)."""
-    prefix = "val" if stage == "validate" else "test"
+    prefix = _prefix(stage)
     mean = evaluation_metrics(config, checkpoint, data_dir, stage, eval_samples=0)
+    ensembled = evaluation_metrics(config, checkpoint, data_dir, stage, eval_samples=ensemble)
     return {
         "one_rollout": mean[f"{prefix}/err"],
         "random_locations": 1.0 - mean[f"{prefix}/acc_random_locations"],
-        f"ensemble_{ensemble}": evaluate(config, checkpoint, data_dir, stage, eval_samples=ensemble),
+        f"ensemble_{ensemble}": ensembled[f"{prefix}/err"],
     }
+
+
+def _prefix(stage: str) -> str:
+    """The prefix of the metrics an evaluation ``stage`` logs: ``val`` for ``"validate"``, else ``test``."""
+    return "val" if stage == "validate" else "test"
 
 
 def export(
@@ -207,6 +172,9 @@ def export(
     plot_curve(rows, out_dir / "curve.png", out_dir.name)
     model, config = out_dir / "model.ckpt", out_dir / "config.yaml"
     logged = {row["epoch"]: row.get("val/err") for row in rows}
+    val_err = protocol_errors(config, model, data_dir, "validate")
+    test_err = protocol_errors(config, model, data_dir, "test")
+    test_slice = evaluation_metrics(config, model, data_dir, "test", slice_size, eval_samples=0)
     metrics = {
         **{key: value for key, value in facts.items() if key != "hardware"},
         "checkpoint_epoch": int(state["epoch"]),
@@ -220,12 +188,9 @@ def export(
             "float32 under each protocol"
         ),
         "val_err_logged": logged.get(int(state["epoch"])),
-        "val_err": protocol_errors(config, model, data_dir, "validate"),
-        "test_err": protocol_errors(config, model, data_dir, "test"),
-        "test_slice": {
-            "first_images": slice_size,
-            "one_rollout_err": evaluate(config, model, data_dir, "test", slice_size, eval_samples=0),
-        },
+        "val_err": val_err,
+        "test_err": test_err,
+        "test_slice": {"first_images": slice_size, "one_rollout_err": test_slice["test/err"]},
     }
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     return metrics

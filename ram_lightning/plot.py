@@ -22,6 +22,7 @@ from ram_lightning import viz
 from ram_lightning.checkpoint import load_checkpoint, state_mismatch
 from ram_lightning.data import ImageFileDataset, RAMDataModule
 from ram_lightning.errors import CheckpointError, ConfigError, DataError
+from ram_lightning.recorded_rollout import Rollout, record_rollout, recorded
 from ram_lightning.system import RAMSystem
 
 SPLITS = ("test", "val")
@@ -70,21 +71,13 @@ def load_images(datamodule: RAMDataModule, split: str, num_images: int) -> tuple
     return torch.cat(images), torch.cat(labels)
 
 
-def evaluation_rollout(system: RAMSystem, images: Tensor) -> viz.Rollout:
+def evaluation_rollout(system: RAMSystem, images: Tensor) -> Rollout:
     """The rollouts of ``images`` ``(B, C, H, W)`` as evaluation and ``ram predict`` make them for a first batch
     (``RAMSystem.predict_step``): the class from the model's ``eval_samples`` rollouts, the locations of the first.
     ``images`` are the first ones of their split or folder: indices ``0 .. B-1`` seed their Monte-Carlo noise."""
     count = images.shape[0]
     prediction = system.predict_step((images, torch.full((count,), -1), torch.arange(count)), 0)
-    locations = prediction["locations"].float()  # (B, T, 2)
-    height, width = images.shape[-2:]
-    return viz.Rollout(
-        images=images,
-        locations=locations,
-        boxes=viz.glimpse_boxes(system.model.retina, locations, height, width),
-        glimpses=viz.read_glimpses(system.model.retina, images, locations).float(),
-        preds=prediction["preds"],
-    )
+    return recorded(system.model.retina, images, prediction["locations"], prediction["preds"])
 
 
 def plot_checkpoint(
@@ -135,7 +128,7 @@ def plot_checkpoint(
     if evaluation:
         rollout = evaluation_rollout(system, images)
     else:
-        rollout = viz.record_rollout(system.model, images, sample=sample, seed=seed)
+        rollout = record_rollout(system.model, images, sample=sample, seed=seed)
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

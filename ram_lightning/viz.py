@@ -1,24 +1,26 @@
-"""Drawing attention trajectories and glimpses: pure functions from tensors to Pillow images.
+"""Drawing attention trajectories, glimpses and learning curves: pure functions from tensors to pictures.
 
-Used by the TensorBoard callback (``callbacks.AttentionTrajectoryLogger``) and by the ``ram-plot`` command, so the
-pictures made during training and from a checkpoint are the same. Shapes use ``B`` images of ``C`` channels and
-``H x W`` pixels, ``T`` glimpses, ``k`` retina scales of ``g x g`` pixels.
+Used by the TensorBoard callback (``callbacks.AttentionTrajectoryLogger``), the ``ram-plot`` and ``ram-export``
+commands and the variants preview (``python -m ram_lightning.preview``), so the pictures made during training and
+from a checkpoint are the same. The rollouts drawn are recorded by :mod:`ram_lightning.recorded_rollout`. Boxes,
+grids and conversions are torchvision's (:func:`~torchvision.utils.draw_bounding_boxes`,
+:func:`~torchvision.utils.make_grid`); paths, dots, numbers, captions and curves are drawn with Pillow. Shapes use
+``B`` images of ``C`` channels and ``H x W`` pixels, ``T`` glimpses, ``k`` retina scales of ``g x g`` pixels.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import NamedTuple
 
-import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image, ImageDraw, ImageFont
 from torch import Tensor
+from torchvision.transforms.functional import pil_to_tensor, to_pil_image
+from torchvision.utils import draw_bounding_boxes, make_grid
 
-from ram_lightning.model import RecurrentAttention
-from ram_lightning.retina import Retina
-from ram_lightning.seeding import seeded_random_state
+from ram_lightning.recorded_rollout import Rollout
 
 RGB = tuple[int, int, int]
 
@@ -35,25 +37,7 @@ STEP_COLORS: tuple[RGB, ...] = (
 )
 CORRECT_COLOR: RGB = (60, 220, 60)
 WRONG_COLOR: RGB = (255, 40, 40)
-BACKGROUND: RGB = (48, 48, 48)
-
-
-class Rollout(NamedTuple):
-    """Everything needed to draw ``B`` rollouts of ``T`` glimpses.
-
-    Attributes:
-        images: ``(B, C, H, W)`` images in ``[0, 1]``.
-        locations: ``(B, T, 2)`` glimpse centres ``(x, y)`` in ``[-1, 1]``.
-        boxes: ``(B, T, k, 4)`` pixel boxes ``(x0, y0, x1, y1)`` of every scale, ``x1``/``y1`` exclusive.
-        glimpses: ``(B, T, k, C, g, g)`` what the sensor read at each step.
-        preds: ``(B,)`` predicted class after the last glimpse.
-    """
-
-    images: Tensor
-    locations: Tensor
-    boxes: Tensor
-    glimpses: Tensor
-    preds: Tensor
+BACKGROUND = 48  # grey level between the cells of grids and strips
 
 
 def step_color(step: int) -> RGB:
@@ -61,68 +45,44 @@ def step_color(step: int) -> RGB:
     return STEP_COLORS[step % len(STEP_COLORS)]
 
 
-def glimpse_boxes(retina: Retina, locations: Tensor, height: int, width: int) -> Tensor:
-    """Pixel boxes of every glimpse: ``locations`` ``(B, T, 2)`` -> ``(B, T, k, 4)``."""
-    batch, steps = locations.shape[:2]
-    boxes = retina.patch_boxes(locations.reshape(batch * steps, 2), height, width)  # (B*T, k, 4)
-    return boxes.view(batch, steps, *boxes.shape[1:])
-
-
-def read_glimpses(retina: Retina, images: Tensor, locations: Tensor) -> Tensor:
-    """What the sensor saw: ``images`` ``(B, C, H, W)``, ``locations`` ``(B, T, 2)`` -> ``(B, T, k, C, g, g)``."""
-    steps = locations.shape[1]
-    return torch.stack([retina(images, locations[:, t]) for t in range(steps)], dim=1)
-
-
-@torch.no_grad()
-def record_rollout(model: RecurrentAttention, images: Tensor, sample: bool = False, seed: int = 0) -> Rollout:
-    """Runs ``model`` on ``images`` ``(B, C, H, W)`` and gathers what the drawing functions need.
-
-    The global random state is left untouched (a forked generator seeded with ``seed`` serves sampled rollouts), so
-    drawing during training does not change the training's random numbers.
-
-    Args:
-        model: the attention model (its current ``training`` mode and ``random_glimpses`` flag are used as they are).
-        images: ``(B, C, H, W)`` images in ``[0, 1]`` on the model's device.
-        sample: sample locations from the policy instead of following its mean.
-        seed: seed of the sampled locations.
-
-    Returns:
-        A :class:`Rollout` with every tensor on the CPU.
-    """
-    with seeded_random_state(images.device, seed):
-        output = model(images, sample=sample)
-    height, width = images.shape[-2:]
-    locations = output.locations  # (B, T, 2)
-    return Rollout(
-        images=images.detach().float().cpu(),
-        locations=locations.float().cpu(),
-        boxes=glimpse_boxes(model.retina, locations, height, width).cpu(),
-        glimpses=read_glimpses(model.retina, images, locations).float().cpu(),
-        preds=output.log_probs[:, -1].argmax(dim=-1).cpu(),
-    )
-
-
 def auto_scale(size: int, target: int) -> int:
     """Integer magnification that brings ``size`` pixels close to ``target`` pixels (at least 1)."""
     return max(1, round(target / size))
 
 
-def to_pil(image: Tensor, scale: int = 1) -> Image.Image:
-    """``(C, H, W)`` image in ``[0, 1]`` (``C`` = 1 or 3) -> RGB Pillow image magnified ``scale`` times."""
+def to_rgb(image: Tensor, scale: int = 1) -> Tensor:
+    """``(C, H, W)`` image (``C`` = 1 or 3), floats in ``[0, 1]`` or uint8 -> ``(3, H * scale, W * scale)`` uint8,
+    magnified by repeating pixels (nearest neighbour)."""
     if image.ndim != 3 or image.shape[0] not in (1, 3):
         raise ValueError(f"expected a (C, H, W) image with C = 1 or 3, got shape {tuple(image.shape)}")
-    pixels = (image.detach().float().clamp(0, 1) * 255).round().to(torch.uint8).cpu()
-    pixels = pixels.expand(3, -1, -1).permute(1, 2, 0).contiguous().numpy()  # (H, W, 3)
-    picture = Image.fromarray(pixels)
-    if scale != 1:
-        picture = picture.resize((picture.width * scale, picture.height * scale), Image.Resampling.NEAREST)
-    return picture
+    image = image.detach().cpu()
+    if image.is_floating_point():
+        image = (image.float().clamp(0, 1) * 255).round().to(torch.uint8)
+    return image.expand(3, -1, -1).repeat_interleave(scale, dim=-2).repeat_interleave(scale, dim=-1)
 
 
-def pil_to_tensor(image: Image.Image) -> Tensor:
-    """RGB Pillow image -> ``(3, H, W)`` uint8 tensor (the layout TensorBoard's ``add_image`` expects)."""
-    return torch.from_numpy(np.array(image.convert("RGB"))).permute(2, 0, 1).contiguous()
+def image_grid(
+    tiles: Sequence[Tensor],
+    nrow: int | None = None,
+    padding: int = 4,
+    background: int = BACKGROUND,
+    cell: tuple[int, int] | None = None,
+) -> Tensor:
+    """Lays ``(3, h, w)`` uint8 tiles out on a grid, ``nrow`` per row (about square if ``None``), ``padding`` pixels
+    of grey level ``background`` around and between them.
+
+    Each tile sits at the top left of a cell of the largest tile's size (or of ``cell`` ``(height, width)``).
+
+    Returns:
+        A ``(3, padding + rows * (height + padding), padding + nrow * (width + padding))`` uint8 tensor.
+    """
+    if not tiles:
+        raise ValueError("image_grid needs at least one tile")
+    height, width = cell or (max(tile.shape[-2] for tile in tiles), max(tile.shape[-1] for tile in tiles))
+    cells = [F.pad(tile, (0, width - tile.shape[-1], 0, height - tile.shape[-2]), value=background) for tile in tiles]
+    if len(cells) == 1:  # make_grid returns a single image without its padding
+        return F.pad(cells[0], (padding,) * 4, value=background)
+    return make_grid(cells, nrow=nrow or math.ceil(math.sqrt(len(cells))), padding=padding, pad_value=background)
 
 
 def draw_trajectory(
@@ -155,16 +115,14 @@ def draw_trajectory(
     scale = scale or auto_scale(max(height, width), 160)
     shown = locations.shape[0] if steps is None else max(0, min(steps, locations.shape[0]))
     font = _font(12 if width * scale >= 96 else 9)
-    picture = to_pil(image, scale)
+    picture = to_rgb(image, scale)  # (3, H * scale, W * scale)
+    for s in reversed(range(boxes.shape[1]) if shown else ()):  # coarse scales first (thin, dimmed), the finest on top
+        colors = [step_color(t) if s == 0 else _dim(step_color(t)) for t in range(shown)]
+        outlines = boxes[:shown, s] * scale - torch.tensor([0, 0, 1, 1])  # (shown, 4), the last pixels inclusive
+        picture = draw_bounding_boxes(picture, outlines, colors=colors, width=2 if s == 0 else 1)
+    picture = to_pil_image(picture)
     draw = ImageDraw.Draw(picture)
     centres = [(float(x + 1) * 0.5 * width * scale, float(y + 1) * 0.5 * height * scale) for x, y in locations.tolist()]
-    for s in reversed(range(boxes.shape[1])):  # coarse scales first (thin, dimmed), the finest on top
-        for t in range(shown):
-            x0, y0, x1, y1 = boxes[t, s].tolist()
-            color = step_color(t) if s == 0 else _dim(step_color(t))
-            draw.rectangle(
-                [x0 * scale, y0 * scale, x1 * scale - 1, y1 * scale - 1], outline=color, width=2 if s == 0 else 1
-            )
     if shown > 1:
         draw.line(centres[:shown], fill=(200, 200, 200), width=1)
     radius = max(2, scale // 2)
@@ -222,37 +180,22 @@ def draw_glimpse_strip(glimpses: Tensor, scale: int | None = None) -> Image.Imag
         raise ValueError(f"expected glimpses of shape (B, T, k, C, g, g), got {tuple(glimpses.shape)}")
     batch, steps, scales, _, size, _ = glimpses.shape
     scale = scale or auto_scale(size, 40)
-    cell = size * scale
-    gap, header = 4, 16
-    width = steps * (cell + gap) + gap
-    height = header + batch * (scales * cell + (scales - 1) + gap) + gap
-    strip = Image.new("RGB", (width, height), BACKGROUND)
+    cell, gap, header = size * scale, 4, 16
+    # One tile per image and step: its k scales one above the other, 1 pixel apart (the grid's outer padding cut).
+    tiles = [
+        image_grid([to_rgb(patch, scale) for patch in glimpses[b, t]], nrow=1, padding=1)[:, 1:-1, 1:-1]
+        for b in range(batch)
+        for t in range(steps)
+    ]
+    grid = image_grid(tiles, nrow=steps, padding=gap)  # rows start gap + b * (k * cell + k - 1 + gap)
+    strip = to_pil_image(F.pad(grid, (0, 0, header - gap, gap), value=BACKGROUND))  # the header above, a margin below
     draw = ImageDraw.Draw(strip)
     font = _font(12)
     for t in range(steps):
         left = gap + t * (cell + gap)
         draw.text((left + 2, 1), str(t + 1), fill=step_color(t), font=font)
         draw.line([left, header - 3, left + cell - 1, header - 3], fill=step_color(t), width=2)
-        for b in range(batch):
-            top = header + b * (scales * cell + (scales - 1) + gap)
-            for s in range(scales):
-                strip.paste(to_pil(glimpses[b, t, s], scale), (left, top + s * (cell + 1)))
     return strip
-
-
-def image_grid(pictures: Sequence[Image.Image], nrow: int | None = None, padding: int = 4) -> Image.Image:
-    """Pastes pictures on a grid with ``nrow`` pictures per row (about square if ``None``)."""
-    if not pictures:
-        raise ValueError("image_grid needs at least one picture")
-    nrow = nrow or math.ceil(math.sqrt(len(pictures)))
-    rows = math.ceil(len(pictures) / nrow)
-    cell_w = max(p.width for p in pictures)
-    cell_h = max(p.height for p in pictures)
-    grid = Image.new("RGB", (padding + nrow * (cell_w + padding), padding + rows * (cell_h + padding)), BACKGROUND)
-    for i, picture in enumerate(pictures):
-        row, col = divmod(i, nrow)
-        grid.paste(picture, (padding + col * (cell_w + padding), padding + row * (cell_h + padding)))
-    return grid
 
 
 def trajectory_grid(
@@ -263,7 +206,8 @@ def trajectory_grid(
     scale: int | None = None,
 ) -> Image.Image:
     """All ``B`` trajectories of a rollout on one grid (see :func:`draw_trajectory`)."""
-    return image_grid(draw_trajectories(rollout, labels, steps=steps, scale=scale), nrow=nrow)
+    pictures = draw_trajectories(rollout, labels, steps=steps, scale=scale)
+    return to_pil_image(image_grid([pil_to_tensor(picture) for picture in pictures], nrow=nrow))
 
 
 def animation_frames(
@@ -272,6 +216,37 @@ def animation_frames(
     """``T`` grids, the ``t``-th showing the first ``t + 1`` glimpses of every rollout (frames of a GIF)."""
     steps = rollout.locations.shape[1]
     return [trajectory_grid(rollout, labels, nrow=nrow, steps=t + 1, scale=scale) for t in range(steps)]
+
+
+def draw_error_curve(points: Sequence[tuple[float, float]], title: str) -> Image.Image:
+    """A learning curve: error (%) per epoch, ``points`` ``(epoch, error)``, on a log scale, as a 640x400 picture
+    with grid lines at 0.5, 1, 2, 5... % and the best error written under it."""
+    width, height, margin = 640, 400, 60
+    picture = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(picture)
+    draw.text((margin, 10), title, fill="black")
+    if not points:
+        return picture
+    logs = [math.log10(max(error, 0.1)) for _, error in points]
+    low, high = min(logs), max(max(logs), min(logs) + 0.3)
+    last_epoch = max(points[-1][0], 1)
+
+    def to_xy(epoch: float, error: float) -> tuple[float, float]:
+        x = margin + (width - 2 * margin) * epoch / last_epoch
+        y = height - margin - (height - 2 * margin) * (math.log10(max(error, 0.1)) - low) / (high - low)
+        return x, y
+
+    draw.rectangle([margin, margin, width - margin, height - margin], outline="gray")
+    for level in (0.5, 1, 2, 5, 10, 20, 50, 100):
+        if low - 0.05 <= math.log10(level) <= high + 0.05:
+            y = to_xy(0, level)[1]
+            draw.line([margin, y, width - margin, y], fill=(225, 225, 225))
+            draw.text((8, y - 6), f"{level:g}%", fill="black")
+    draw.line([to_xy(epoch, error) for epoch, error in points], fill="blue", width=2)
+    draw.text((width - margin - 60, height - margin + 10), f"epoch {last_epoch:g}", fill="black")
+    best = min(points, key=lambda point: point[1])
+    draw.text((margin + 10, height - margin + 25), f"best {best[1]:.2f}% at epoch {best[0]:g}", fill="blue")
+    return picture
 
 
 def _with_caption(picture: Image.Image, pred: int, label: int | None, font: ImageFont.ImageFont) -> Image.Image:

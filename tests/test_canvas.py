@@ -12,7 +12,8 @@ from PIL import Image
 from torch import Tensor
 from torch.utils.data import DataLoader
 
-from ram_lightning.data import CanvasDataset, CanvasGenerator, MNISTFamily, Placement, RAMDataModule, preview
+from ram_lightning import preview
+from ram_lightning.data import CanvasDataset, CanvasGenerator, MNISTFamily, Placement, RAMDataModule
 from ram_lightning.data.dataset import collate_batch
 from ram_lightning.data.samplers import EpochSeededSampler
 
@@ -233,7 +234,9 @@ def test_ddp_ranks_without_workers_draw_different_training_placements() -> None:
 
     def canvases(rank: int) -> Tensor:
         torch.manual_seed(7)  # every rank is seeded alike
-        indices = list(EpochSeededSampler(dataset, seed=7, num_replicas=2, rank=rank))  # re-seeds per rank
+        sampler = EpochSeededSampler(dataset, seed=7, num_replicas=2, rank=rank)
+        sampler.set_epoch(0)  # re-seeds per rank
+        indices = list(sampler)
         return torch.cat([dataset.__getitems__(indices)[0] for _ in range(2)])
 
     assert torch.equal(canvases(0), canvases(0))  # reproducible

@@ -34,7 +34,7 @@ def test_random_stream_is_reset_per_epoch_and_differs_between_ranks():
     dataset = list(range(8))
 
     def draws(rank: int) -> torch.Tensor:
-        iter(EpochSeededSampler(dataset, seed=7, epoch_source=lambda: 4, num_replicas=2, rank=rank))
+        EpochSeededSampler(dataset, seed=7, num_replicas=2, rank=rank).set_epoch(4)  # the epoch hook seeds
         return torch.rand(5)
 
     torch.manual_seed(123)
@@ -42,3 +42,13 @@ def test_random_stream_is_reset_per_epoch_and_differs_between_ranks():
     torch.manual_seed(456)  # whatever came before, the epoch's stream starts at the same point
     assert torch.equal(draws(0), rank0)
     assert not torch.equal(draws(1), rank0)
+
+
+def test_iterating_leaves_the_random_stream_alone():
+    sampler = EpochSeededSampler(list(range(8)), seed=7, num_replicas=2, rank=1)
+    torch.manual_seed(0)
+    expected = torch.rand(3)
+    torch.manual_seed(0)
+    for _ in range(2):
+        list(sampler)
+    assert torch.equal(torch.rand(3), expected)

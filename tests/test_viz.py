@@ -7,6 +7,7 @@ import torch
 
 from ram_lightning import viz
 from ram_lightning.model import RecurrentAttention
+from ram_lightning.recorded_rollout import glimpse_boxes, record_rollout
 from ram_lightning.retina import Retina
 
 
@@ -20,7 +21,7 @@ def test_boxes_are_drawn_where_the_retina_reads():
     retina = Retina(patch_size=4, num_scales=2)
     image = torch.zeros(1, 16, 16)
     locations = torch.tensor([[0.0, 0.0], [0.5, -0.5]])  # (T, 2)
-    boxes = viz.glimpse_boxes(retina, locations[None], 16, 16)[0]  # (T, k, 4)
+    boxes = glimpse_boxes(retina, locations[None], 16, 16)[0]  # (T, k, 4)
     assert boxes[0].tolist() == [[6, 6, 10, 10], [4, 4, 12, 12]]
     assert boxes[1, 0].tolist() == [10, 2, 14, 6]
 
@@ -35,7 +36,7 @@ def test_boxes_are_drawn_where_the_retina_reads():
 
 def test_caption_is_red_only_for_a_wrong_prediction():
     image, locations = torch.zeros(1, 16, 16), torch.zeros(2, 2)
-    boxes = viz.glimpse_boxes(Retina(4), locations[None], 16, 16)[0]
+    boxes = glimpse_boxes(Retina(4), locations[None], 16, 16)[0]
     right = viz.draw_trajectory(image, locations, boxes, pred=3, label=3, scale=10)
     wrong = viz.draw_trajectory(image, locations, boxes, pred=2, label=3, scale=10)
     assert right.size == wrong.size and right.height > 160  # a caption band under the image
@@ -70,9 +71,9 @@ def test_record_rollout_matches_the_retina_and_keeps_the_global_random_state():
     ).eval()
     images = torch.rand(5, 1, 16, 16)
     state = torch.get_rng_state()
-    first = viz.record_rollout(model, images, sample=True, seed=3)
+    first = record_rollout(model, images, sample=True, seed=3)
     assert torch.equal(state, torch.get_rng_state())
-    second = viz.record_rollout(model, images, sample=True, seed=3)
+    second = record_rollout(model, images, sample=True, seed=3)
     assert torch.equal(first.locations, second.locations)
     assert first.locations.shape == (5, 3, 2) and first.boxes.shape == (5, 3, 2, 4)
     assert first.glimpses.shape == (5, 3, 2, 1, 4, 4) and first.preds.shape == (5,)

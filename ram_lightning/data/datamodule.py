@@ -154,7 +154,7 @@ class RAMDataModule(pl.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         world_size, rank = self._processes()
         sampler = EpochSeededSampler(self._require(self.train_set), self._seed(), self._current_epoch, world_size, rank)
-        return self._loader(self.train_set, self.hparams.batch_size, sampler)
+        return self._loader(self.train_set, self.hparams.batch_size, sampler, sampler.loader_generator())
 
     def val_dataloader(self) -> DataLoader:
         return self._loader(self.val_set, self._eval_batch_size, self._eval_sampler(self.val_set))
@@ -218,7 +218,13 @@ class RAMDataModule(pl.LightningDataModule):
             return self.hparams.pin_memory
         return self.trainer is not None and isinstance(self.trainer.accelerator, CUDAAccelerator)
 
-    def _loader(self, dataset: Dataset | None, batch_size: int, sampler: Sampler | None) -> DataLoader:
+    def _loader(
+        self,
+        dataset: Dataset | None,
+        batch_size: int,
+        sampler: Sampler | None,
+        generator: torch.Generator | None = None,
+    ) -> DataLoader:
         workers = self.hparams.num_workers
         kwargs: dict[str, Any] = {"persistent_workers": True} if workers > 0 else {}
         return DataLoader(
@@ -228,6 +234,7 @@ class RAMDataModule(pl.LightningDataModule):
             num_workers=workers,
             collate_fn=collate_batch,
             pin_memory=self._pin_memory(),
+            generator=generator,
             **kwargs,
         )
 

@@ -9,23 +9,31 @@ from torch.utils.data import Dataset, DistributedSampler
 
 
 class EpochSeededSampler(DistributedSampler):
-    """Shuffles the training set from ``(seed, epoch)`` and starts each epoch's random stream from
+    """Shuffles the training set from ``(seed, epoch)``; its epoch hook starts the epoch's random stream from
     ``(seed, epoch, rank)``.
 
-    When iteration of an epoch begins, the order of the epoch is a permutation drawn from ``seed + epoch``
-    (the same on every process; each process takes every ``num_replicas``-th index, padded to equal length as
-    :class:`DistributedSampler` does), and the global torch RNG is re-seeded from ``(seed, epoch, rank)``. The
-    random draws of the epoch (training canvas placements, the policy's sampling noise) then:
+    The order of an epoch is a permutation drawn from ``seed + epoch`` by a generator of its own (the same on every
+    process; each process takes every ``num_replicas``-th index, padded to equal length as
+    :class:`DistributedSampler` does). Iterating draws nothing from the process's random stream and changes nothing.
+
+    :meth:`set_epoch`, which Lightning's fit loop calls at the start of every training epoch (as for any
+    :class:`DistributedSampler`; with the restored epoch when a run resumes), seeds the global torch random stream
+    (CPU and GPUs) from ``(seed, epoch, rank)``. The random draws of the epoch (training canvas placements, the
+    policy's sampling noise) then:
 
     - differ between processes,
     - repeat exactly from run to run with the same seed,
-    - repeat exactly when a run is resumed from a checkpoint written at the end of an epoch, because the epoch
-      number is read from ``epoch_source`` (the trainer's restored epoch) at that moment.
+    - repeat exactly when a run is resumed from a checkpoint written at the end of an epoch.
+
+    For that, nothing may draw from the global stream between the hook and the first batch differently in a
+    resumed run than in an uninterrupted one: the training DataLoader therefore draws its workers' base seed from
+    its own generator (see :meth:`loader_generator`), not from the global stream.
 
     Args:
         dataset: the training set.
         seed: the run's seed.
-        epoch_source: returns the current epoch; without one, the sampler counts its own iterations.
+        epoch_source: returns the current epoch, whose order iteration yields; without one, the sampler counts its
+            own iterations.
         num_replicas: number of processes.
         rank: this process's rank.
     """
@@ -48,18 +56,35 @@ class EpochSeededSampler(DistributedSampler):
         size = len(self.dataset)
         order = torch.randperm(size, generator=torch.Generator().manual_seed(self.seed + epoch)).tolist()
         order += order[: self.total_size - size]  # pad so every process gets num_samples indices
-        torch.manual_seed(_mix(self.seed, epoch, self.rank))
         return iter(order[self.rank : self.total_size : self.num_replicas])
 
     def __len__(self) -> int:
         return self.num_samples
+
+    def set_epoch(self, epoch: int) -> None:
+        """Epoch hook: records ``epoch`` and seeds the global random stream from ``(seed, epoch, rank)``."""
+        super().set_epoch(epoch)
+        torch.manual_seed(_mix(self.seed, epoch, self.rank))
+
+    def loader_generator(self) -> torch.Generator:
+        """A generator for the DataLoader of this sampler, seeded from ``(seed, rank)``: the loader draws its
+        workers' base seed from it when it creates an iterator, instead of from the global stream."""
+        return torch.Generator().manual_seed(_mix(self.seed, -1, self.rank))
 
 
 class ShardedEvalSampler(DistributedSampler):
     """Splits an evaluation set between processes in order, each sample exactly once (no padding).
 
     Processes may get one sample more or less than each other; metrics synchronised over processes (torchmetrics)
-    then count every sample exactly once.
+    then count every sample exactly once. A process may also get no sample at all (an evaluation set smaller than
+    the number of processes).
+
+    Lightning splits the same way in ``pytorch_lightning.overrides.distributed.UnrepeatedDistributedSampler`` (what
+    it uses for prediction), but that module is outside Lightning's documented API (no deprecation promise; Fabric
+    has no public equivalent), and it asserts that every process gets at least
+    one sample, which fails with a bare ``AssertionError`` for an evaluation set smaller than the number of
+    processes (e.g. ``ram predict`` on a folder of fewer images than devices). Its validation and test loaders'
+    default, :class:`DistributedSampler`, pads with repeated samples, which would count them twice.
     """
 
     def __init__(self, dataset: Dataset, num_replicas: int, rank: int) -> None:

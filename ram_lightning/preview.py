@@ -1,4 +1,4 @@
-"""A PNG grid of samples of every canvas variant: ``python -m ram_lightning.data.preview --out docs/variants.png``.
+"""A PNG grid of samples of every canvas variant: ``python -m ram_lightning.preview --out docs/variants.png``.
 
 Each row is one variant of the paper (the geometry of ``configs/``), drawn at the same pixel scale, so that the
 digit's size relative to its canvas reads off the picture. Samples are the fixed evaluation canvases of the test
@@ -13,18 +13,22 @@ from pathlib import Path
 from typing import NamedTuple
 
 import torch
+import torch.nn.functional as F
 from PIL import Image, ImageDraw, ImageFont
 from torch import Tensor
+from torchvision.transforms.functional import to_pil_image
 
 from ram_lightning.data.canvas import CanvasGenerator
 from ram_lightning.data.datamodule import TEST_CANVAS_SEED
 from ram_lightning.data.dataset import CanvasDataset
 from ram_lightning.data.mnist import MNIST_FAMILY, MNISTFamily
 from ram_lightning.errors import DataError
+from ram_lightning.viz import image_grid, to_rgb
 
 LABEL_WIDTH = 190  # pixels left of each row for its name
 GAP = 8  # pixels between cells and rows
-BORDER = (90, 90, 90)  # outline of each canvas, so that its extent shows on the black background
+BORDER = 90  # grey level of the outline of each canvas, so that its extent shows on the black background
+WHITE = 255
 
 
 class Row(NamedTuple):
@@ -74,29 +78,21 @@ def grid_image(rows: Sequence[Row], canvases: Sequence[Tensor], scale: int = 2) 
     """
     largest = max(batch.shape[-1] for batch in canvases) * scale + 2  # + the border
     samples = max(batch.shape[0] for batch in canvases)
-    heights = [batch.shape[-1] * scale + 2 for batch in canvases]
-    width = LABEL_WIDTH + samples * (largest + GAP) + GAP
-    height = sum(heights) + GAP * (len(rows) + 1)
-    picture = Image.new("RGB", (width, height), (255, 255, 255))
+    bands = []  # one per row: GAP above, then the row's bordered canvases in cells `largest` pixels wide
+    for batch in canvases:
+        tiles = [F.pad(to_rgb(canvas, scale), (1, 1, 1, 1), value=BORDER) for canvas in batch]
+        grid = image_grid(tiles, nrow=samples, padding=GAP, background=WHITE, cell=(tiles[0].shape[-2], largest))
+        bands.append(grid[:, : tiles[0].shape[-2] + GAP])  # its padding below is the next band's above
+    rows_picture = F.pad(torch.cat(bands, dim=1), (LABEL_WIDTH, 0, 0, GAP), value=WHITE)  # names' room, last GAP
+    picture = to_pil_image(rows_picture)
     draw = ImageDraw.Draw(picture)
     font = ImageFont.load_default(size=15)
     top = GAP
-    for row, batch, row_height in zip(rows, canvases, heights, strict=True):
+    for row, band in zip(rows, bands, strict=True):
+        row_height = band.shape[-2] - GAP
         draw.text((GAP, top + row_height // 2), row.name, fill=(0, 0, 0), font=font, anchor="lm")
-        for sample, canvas in enumerate(batch):
-            left = LABEL_WIDTH + GAP + sample * (largest + GAP)
-            tile = Image.fromarray(_to_rgb(canvas).numpy()).resize(
-                (canvas.shape[-1] * scale,) * 2, Image.Resampling.NEAREST
-            )
-            draw.rectangle((left, top, left + tile.width + 1, top + tile.height + 1), outline=BORDER)
-            picture.paste(tile, (left + 1, top + 1))
         top += row_height + GAP
     return picture
-
-
-def _to_rgb(canvas: Tensor) -> Tensor:
-    """``(C, S, S)`` uint8 with ``C`` = 1 or 3 -> ``(S, S, 3)`` uint8."""
-    return canvas.expand(3, -1, -1).permute(1, 2, 0).contiguous() if canvas.shape[0] == 1 else canvas.permute(1, 2, 0)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
