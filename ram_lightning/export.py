@@ -163,6 +163,7 @@ def export(
     out_dir.mkdir(parents=True, exist_ok=True)
     state = load_checkpoint(checkpoint, require_configs=False)
     trained_autocast = state.get("hyper_parameters", {}).get("autocast", "off")
+    trained_dtype = {"off": "float32", "bf16": "bfloat16"}.get(trained_autocast, "bfloat16 where that turned it on")
     if "autocast" in state.get("hyper_parameters", {}):
         state["hyper_parameters"]["autocast"] = "off"  # evaluated in float32, reproducible on any machine
     torch.save({key: state[key] for key in KEPT_KEYS if key in state}, out_dir / "model.ckpt")
@@ -183,8 +184,8 @@ def export(
         "hardware": facts.get("hardware", _hardware()),
         "evaluated_on": _hardware(),
         "selected_by": (
-            f"{chosen_by}: val_err_logged, measured with model.autocast: {trained_autocast} (bfloat16 where that "
-            "turned it on) and the config's evaluation protocol; val_err and test_err re-evaluate the checkpoint in "
+            f"{chosen_by}: val_err_logged, measured with model.autocast: {trained_autocast} ({trained_dtype}) and the "
+            "config's evaluation protocol; val_err and test_err re-evaluate the checkpoint in "
             "float32 under each protocol"
         ),
         "val_err_logged": logged.get(int(state["epoch"])),

@@ -27,9 +27,7 @@ def test_quick_run_prints_the_table_and_writes_json(throughput, data_dir, tmp_pa
         ["--quick", "--config", str(config), "--batch-size", "16", "--data-dir", str(data_dir), "--json", str(report)]
     )
     lines = capsys.readouterr().out.strip().splitlines()
-    assert lines[-3] == (
-        "| config | batch | M | step images/s | step episodes/s | data | fit | fit / step | eval |"
-    )
+    assert lines[-3] == ("| config | batch | M | step images/s | step episodes/s | data | fit | fit / step | eval |")
     cells = [cell.strip() for cell in lines[-1].strip("|").split("|")]
     assert cells[:3] == ["mnist.yaml", "16", "10"]  # the config's model.train_samples
     medians = [_median(cell) for cell in cells[3:7] + cells[8:]]
