@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
+from contextlib import AbstractContextManager
 from functools import partial
-from typing import Any, Literal
+from typing import Any
 
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.accelerators import CPUAccelerator
 from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
 from pytorch_lightning.trainer.states import TrainerFn
 from pytorch_lightning.utilities import rank_zero_info, rank_zero_warn
@@ -19,15 +17,23 @@ from torch.optim.lr_scheduler import ReduceLROnPlateau
 from torchmetrics.classification import MulticlassAccuracy
 
 from ram_lightning.checkpoint import load_checkpoint, state_mismatch
+from ram_lightning.cpu_threads import share_cpu_cores
 from ram_lightning.diagnostics import AttentionDiagnostics
 from ram_lightning.divergence import SKIPPED_STEPS_LIMIT, NonFiniteLosses
 from ram_lightning.errors import ConfigError, TrainingDivergedError
 from ram_lightning.losses import LossTerms, hybrid_loss
 from ram_lightning.model import BaselineType, InitLocation, RAMOutput, RecurrentAttention
 from ram_lightning.modules import Activation, CoreType, RunningMeanBaseline
-from ram_lightning.trainer_checks import check_ddp_unused_parameters, check_precision, rollout_dtype
+from ram_lightning.precision import (
+    Autocast,
+    autocast_context,
+    bfloat16_autocast,
+    check_autocast,
+    check_precision,
+    rollout_dtype,
+)
+from ram_lightning.trainer_checks import check_ddp_unused_parameters, settings_without_gradient
 
-Autocast = Literal["auto", "bf16", "off"]
 # Base seed of the Monte-Carlo evaluation's noise; each image's generator is seeded with it plus the image's index.
 EVALUATION_SEED = 20141
 # The policy std buffer in the state dict.
@@ -84,7 +90,8 @@ class RAMSystem(pl.LightningModule):
         autocast: run the glimpse and core networks' matrix products in bfloat16 (``torch.autocast``) for training
             and evaluation: ``"bf16"``, ``"off"``, or ``"auto"``: on CPUs with native bfloat16 arithmetic
             (AVX512-BF16 or AMX), off elsewhere. Locations, the policy and the heads stay in float32. ``"off"`` (and
-            ``"auto"`` where it is off) adds no autocast of its own: the trainer's ``precision`` applies.
+            ``"auto"`` where it is off) adds no autocast of its own: the trainer's ``precision`` applies
+            (see :mod:`ram_lightning.precision`).
         optimizer: optimizer factory, e.g. ``torch.optim.SGD`` with its arguments, from the config.
         lr_scheduler: optional scheduler factory, stepped once per epoch (``ReduceLROnPlateau``: after each
             validation, on its ``val/err``).
@@ -242,14 +249,11 @@ class RAMSystem(pl.LightningModule):
         precision = self.trainer.precision
         check_precision(precision)
         if stage == "fit":
-            check_ddp_unused_parameters(self.trainer.strategy, self._parameters_without_gradient())
+            check_ddp_unused_parameters(self.trainer.strategy, settings_without_gradient(self.hparams))
         self.rollout_dtype = rollout_dtype(
             precision, bfloat16_autocast(self.hparams.autocast, self.trainer.strategy.root_device)
         )
-        # The accelerator, not self.device: the strategy moves the model to its device only after setup.
-        if self.trainer.world_size > 1 and isinstance(self.trainer.accelerator, CPUAccelerator):
-            cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-            torch.set_num_threads(max(1, cores // self.trainer.num_devices))
+        share_cpu_cores(self.trainer)
 
     def on_before_optimizer_step(self, optimizer: Optimizer) -> None:
         """Clips the gradient's global norm to ``gradient_clip_norm``, on unscaled gradients.
@@ -423,23 +427,9 @@ class RAMSystem(pl.LightningModule):
             + (" (or train in bf16-mixed: float16 overflows above 65504)" if scaled else "")
         )
 
-    def _parameters_without_gradient(self) -> list[str]:
-        """The settings that leave parameters out of the loss at every step, each naming those parameters."""
-        unused = []
-        if self.hparams.num_glimpses == 1:
-            unused.append("model.num_glimpses=1 leaves the location policy (model.policy) unused")
-        elif self.hparams.reinforce_weight == 0:
-            unused.append("model.reinforce_weight=0 leaves the location policy (model.policy) without a gradient")
-        if self.hparams.baseline == "learned" and self.hparams.baseline_weight == 0:
-            unused.append("model.baseline_weight=0 leaves the learned baseline (model.baseline) without a gradient")
-        return unused
-
-    def _autocast(self) -> contextlib.AbstractContextManager:
-        """bfloat16 autocast of the model on this module's device if the ``autocast`` setting asks for it; otherwise
-        nothing, so that the trainer's ``precision`` (``bf16-mixed``, ``16-mixed``) reaches the model."""
-        if not bfloat16_autocast(self.hparams.autocast, self.device):
-            return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=torch.bfloat16)
+    def _autocast(self) -> AbstractContextManager:
+        """The model's own bfloat16 autocast on this module's device, if ``autocast`` asks for it there."""
+        return autocast_context(self.hparams.autocast, self.device)
 
     def _logger_writes(self, batch_idx: int) -> bool:
         """Whether the logger writes this training step's values (every ``trainer.log_every_n_steps`` optimizer
@@ -481,25 +471,6 @@ def _split_batch(batch: EvalBatch) -> tuple[Tensor, Tensor, Tensor | None]:
     return images, targets, rest[0] if rest else None
 
 
-def bfloat16_autocast(setting: Autocast, device: torch.device) -> bool:
-    """Whether ``autocast`` ``setting`` turns bfloat16 autocast on for ``device``.
-
-    ``"auto"`` does on CPUs with native bfloat16 matrix arithmetic (AVX512-BF16 or AMX), where it is about twice
-    as fast as float32; elsewhere bfloat16 is emulated (slower) on CPU, and GPUs are left to the trainer's
-    ``precision`` setting.
-    """
-    if setting == "auto":
-        return device.type == "cpu" and _native_cpu_bfloat16()
-    return setting == "bf16"
-
-
-def _native_cpu_bfloat16() -> bool:
-    """The CPU has bfloat16 dot-product instructions (AVX512-BF16) or matrix tiles (AMX)."""
-    cpu = torch.cpu
-    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
-    return any(getattr(cpu, name, lambda: False)() for name in checks)
-
-
 def _check_config(config: dict[str, Any]) -> None:
     """Rejects values that cannot train, naming the key (``model.<key>``)."""
     positive = (
@@ -524,8 +495,7 @@ def _check_config(config: dict[str, Any]) -> None:
     for key in ("reinforce_weight", "baseline_weight", "per_step_weight"):
         if config[key] < 0:
             raise ConfigError(f"model.{key} must be >= 0, got {config[key]}")
-    if config["autocast"] not in ("auto", "bf16", "off"):
-        raise ConfigError(f"model.autocast must be 'auto', 'bf16' or 'off', got {config['autocast']!r}")
+    check_autocast(config["autocast"])
     if config["train_samples"] < 1:
         raise ConfigError(f"model.train_samples must be >= 1, got {config['train_samples']}")
     if config["baseline"] == "leave_one_out" and config["train_samples"] < 2:
