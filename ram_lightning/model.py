@@ -20,6 +20,7 @@ from ram_lightning.modules import (
     LocationPolicy,
     RunningMeanBaseline,
 )
+from ram_lightning.noise import RolloutNoise, check_noise, draw_noise, per_image_noise
 from ram_lightning.retina import Retina
 from ram_lightning.rollout import RolloutSpec, RolloutWeights, fused_rollout
 
@@ -43,19 +44,6 @@ class RAMOutput(NamedTuple):
     locations: Tensor
     log_pi: Tensor
     baselines: Tensor
-
-
-class RolloutNoise(NamedTuple):
-    """All the randomness of one rollout of ``B`` images, drawn before it starts.
-
-    Attributes:
-        first_location: ``(B, 2)`` location of the first glimpse.
-        steps: ``(T-1, B, 2)``: the locations of the next glimpses when they are random, else standard normal noise
-            of the policy's samples; ``None`` when the rollout follows the policy mean.
-    """
-
-    first_location: Tensor
-    steps: Tensor | None
 
 
 class RecurrentAttention(nn.Module):
@@ -171,7 +159,7 @@ class RecurrentAttention(nn.Module):
         if noise is None:
             noise = self.draw_noise(episodes, sample, images.device, images.dtype)
         else:
-            self._check_noise(noise, episodes, sample)
+            check_noise(noise, self.num_glimpses, episodes, sample or self.random_glimpses)
         first_location, step_noise = noise
         if self.fused_rollout and not images.requires_grad:
             return self._forward_fused(images, image_index, first_location, step_noise, sample)
@@ -179,16 +167,17 @@ class RecurrentAttention(nn.Module):
         return self._forward_plain(episode_images, first_location, step_noise, sample)
 
     @torch.no_grad()
-    def random_location_log_probs(self, images: Tensor, noise: RolloutNoise | None = None) -> Tensor:
+    def random_location_log_probs(self, images: Tensor, generators: Sequence[torch.Generator] | None = None) -> Tensor:
         """Class log-probabilities ``(B, T, C)`` after each glimpse when every location, the first one included, is
         drawn uniformly from ``[-1, 1]^2`` instead of by the policy: what the model does without attention.
 
-        ``noise`` holds the uniform locations (:meth:`draw_noise` with ``random_glimpses`` set); ``None`` draws
-        them from the global random stream.
+        ``generators``: one CPU generator per image, that draws its locations (see :meth:`predict_log_probs`);
+        ``None``: the global random stream.
         """
         previous = self.random_glimpses
         self.random_glimpses = True
         try:
+            noise = None if generators is None else self._seeded_noise(images, generators, 1)
             return self(images, sample=True, noise=noise).log_probs
         finally:
             self.random_glimpses = previous
@@ -307,16 +296,7 @@ class RecurrentAttention(nn.Module):
             output = self(images, sample=False)
             return output.log_probs[:, -1], output.locations
         batch = images.shape[0]
-        noise = None
-        if generators is not None:
-            if len(generators) != batch:
-                raise ValueError(f"one generator per image needed: {len(generators)} generators for {batch} images")
-            per_image = [self.draw_noise(num_samples, True, generator=generator) for generator in generators]
-            noise = RolloutNoise(  # rollout-major, as images.repeat lays the batch out: row m * B + i
-                torch.stack([n.first_location for n in per_image], dim=1).flatten(0, 1),  # (M*B, 2)
-                torch.stack([n.steps for n in per_image], dim=2).flatten(1, 2),  # (T-1, M*B, 2)
-            )
-            noise = RolloutNoise(*(part.to(images.device, images.dtype) for part in noise))
+        noise = None if generators is None else self._seeded_noise(images, generators, num_samples)
         output = self(images.repeat(num_samples, 1, 1, 1), sample=True, noise=noise)
         log_probs = output.log_probs[:, -1].view(num_samples, batch, -1)  # (M, B, C)
         return torch.logsumexp(log_probs, dim=0) - math.log(num_samples), output.locations[:batch]
@@ -342,36 +322,19 @@ class RecurrentAttention(nn.Module):
         Returns:
             A :class:`RolloutNoise`.
         """
-        if generator is not None:
-            device = generator.device
-        draw = {"device": device, "dtype": dtype, "generator": generator}
-        batch, steps = batch_size, self.num_glimpses
-        if self.random_glimpses:
-            locations = self._uniform_locations((steps, batch), **draw)
-            return RolloutNoise(locations[0], locations[1:])
-        if self.init_location == "center" or not sample:
-            first = torch.zeros(batch, 2, device=device, dtype=dtype)
-        else:
-            first = self._uniform_locations((batch,), **draw)
-        noise = torch.randn(steps - 1, batch, 2, **draw) if sample else None
-        return RolloutNoise(first, noise)
+        random_first = self.init_location == "random"
+        return draw_noise(
+            self.num_glimpses, batch_size, sample, random_first, self.random_glimpses, device, dtype, generator
+        )
 
-    def _check_noise(self, noise: RolloutNoise, batch: int, sample: bool) -> None:
-        """Rejects given noise whose shapes do not fit a rollout of ``batch`` images."""
-        first, steps = noise
-        if tuple(first.shape) != (batch, 2):
-            raise ValueError(f"noise.first_location must be ({batch}, 2), got {tuple(first.shape)}")
-        expected = (self.num_glimpses - 1, batch, 2)
-        if (sample or self.random_glimpses) and (steps is None or tuple(steps.shape) != expected):
-            got = None if steps is None else tuple(steps.shape)
-            raise ValueError(f"noise.steps must be {expected} for a sampled or random-glimpse rollout, got {got}")
+    def _seeded_noise(self, images: Tensor, generators: Sequence[torch.Generator], samples: int) -> RolloutNoise:
+        """The noise of ``samples`` sampled rollouts of each of ``images``, image ``i``'s from ``generators[i]`` (on
+        the CPU, then moved to the images' device), laid out as ``images.repeat(samples, 1, 1, 1)``."""
+        batch = images.shape[0]
+        if len(generators) != batch:
+            raise ValueError(f"one generator per image needed: {len(generators)} generators for {batch} images")
 
-    @staticmethod
-    def _uniform_locations(
-        shape: tuple[int, ...],
-        device: torch.device | None,
-        dtype: torch.dtype | None,
-        generator: torch.Generator | None,
-    ) -> Tensor:
-        """``(*shape, 2)`` locations drawn uniformly from ``[-1, 1]^2``."""
-        return torch.rand(*shape, 2, device=device, dtype=dtype, generator=generator) * 2.0 - 1.0
+        def draw(generator: torch.Generator) -> RolloutNoise:
+            return self.draw_noise(samples, True, generator=generator)
+
+        return per_image_noise(draw, generators, images.device, images.dtype)

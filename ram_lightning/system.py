@@ -24,6 +24,7 @@ from ram_lightning.errors import ConfigError, TrainingDivergedError
 from ram_lightning.losses import LossTerms, hybrid_loss
 from ram_lightning.model import BaselineType, InitLocation, RAMOutput, RecurrentAttention
 from ram_lightning.modules import Activation, CoreType, RunningMeanBaseline
+from ram_lightning.noise import seeded_generators
 from ram_lightning.precision import (
     Autocast,
     autocast_context,
@@ -354,7 +355,7 @@ class RAMSystem(pl.LightningModule):
         """
         generators = None
         if self.hparams.eval_samples > 0 and indices is not None:
-            generators = [torch.Generator().manual_seed(EVALUATION_SEED + index) for index in indices.tolist()]
+            generators = seeded_generators(EVALUATION_SEED, indices)
         with self._autocast():
             return self.model.predict_log_probs(images, self.hparams.eval_samples, generators)
 
