@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
 import math
-from collections.abc import Sequence
-from typing import Literal, NamedTuple
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal, NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -55,31 +56,36 @@ class RecurrentAttention(nn.Module):
     Under ``torch.autocast`` the glimpse network and the core run in the lower precision; the policy (hence the
     locations), the action network and the baseline stay in full precision.
 
+    Its arguments are the model's options, ``model.<name>`` in the configs (:class:`~ram_lightning.system.RAMSystem`
+    passes them on):
+
     Args:
-        num_classes: number of classes ``C``.
-        in_channels: image channels.
+        num_classes: number of classes ``C`` (linked from the data).
+        in_channels: image channels (linked from the data).
         num_glimpses: glimpses per image ``T``.
         patch_size: side of the finest retina patch.
         num_scales: retina patches per glimpse.
-        scale_factor: width ratio between consecutive retina patches.
+        scale_factor: width ratio of consecutive retina patches.
         glimpse_hidden: units of the glimpse network's "what" layer.
         location_hidden: units of the glimpse network's "where" layer.
         glimpse_size: units of the glimpse vector ``g``.
         hidden_size: units of the core state ``h``.
         core_type: ``"rnn"`` or ``"lstm"``.
-        activation: ``"relu"`` or ``"tanh"`` for the ``rnn`` core.
-        std: initial standard deviation of the location policy.
+        activation: ``"relu"`` or ``"tanh"`` (``rnn`` core).
+        std: initial standard deviation of the location policy (in units of the half-width of the image).
         tanh_mean: squash the policy mean with ``tanh``.
         clamp_mean: clamp the policy mean to ``[-1, 1]`` instead (exclusive with ``tanh_mean``).
-        detach_policy_input: the policy sees a detached ``h_t``, so REINFORCE trains only the policy.
+        detach_policy_input: the policy sees a detached core state ``h_t`` (REINFORCE trains only the policy);
+            ``False`` lets REINFORCE train the core and the glimpse network too.
         init_location: first glimpse at the ``"center"``, or at a uniformly ``"random"`` location when sampling
             (deterministic evaluation then starts at the centre, so that it stays deterministic).
         baseline: ``"learned"`` (``b_t`` from ``h_t``), ``"running_mean"`` (moving average of the reward) or
-            ``"leave_one_out"`` (the mean reward of the image's other rollouts, computed by the loss; needs
-            several rollouts per image).
+            ``"leave_one_out"`` (the mean reward of the same image's other rollouts, computed by the loss; needs
+            ``train_samples >= 2``).
         baseline_momentum: update weight of the ``running_mean`` baseline.
-        fused_rollout: unroll with :func:`~ram_lightning.rollout.fused_rollout` (one autograd node whose backward
-            batches over time: same outputs and gradients, faster); ``False`` records every step with autograd.
+        fused_rollout: unroll the glimpses as one autograd node with a batched backward
+            (:func:`~ram_lightning.rollout.fused_rollout`: same outputs and gradients, faster); ``False`` records
+            every operation with autograd (the reference implementation).
     """
 
     def __init__(
@@ -106,8 +112,17 @@ class RecurrentAttention(nn.Module):
         fused_rollout: bool = True,
     ) -> None:
         super().__init__()
-        if num_glimpses < 1:
-            raise ValueError(f"num_glimpses must be >= 1, got {num_glimpses}")
+        sizes = {
+            "num_glimpses": num_glimpses,
+            "in_channels": in_channels,
+            "glimpse_hidden": glimpse_hidden,
+            "location_hidden": location_hidden,
+            "glimpse_size": glimpse_size,
+            "hidden_size": hidden_size,
+        }
+        for name, size in sizes.items():
+            if size < 1:
+                raise ValueError(f"{name} must be >= 1, got {size}")
         if num_classes < 2:
             raise ValueError(f"num_classes must be >= 2, got {num_classes}")
         if init_location not in ("random", "center"):
@@ -133,6 +148,14 @@ class RecurrentAttention(nn.Module):
             self.baseline = RunningMeanBaseline(baseline_momentum)
         else:
             self.baseline = LeaveOneOutBaseline()
+
+    @classmethod
+    def options(cls, given: Mapping[str, Any]) -> dict[str, Any]:
+        """Every option of the model: the ``given`` ones, and the defaults of the others (``TypeError`` for a name
+        that is not an option)."""
+        bound = inspect.signature(cls).bind(**given)
+        bound.apply_defaults()
+        return dict(bound.arguments)
 
     def forward(
         self, images: Tensor, sample: bool = True, samples_per_image: int = 1, noise: RolloutNoise | None = None

@@ -22,8 +22,8 @@ from ram_lightning.diagnostics import AttentionDiagnostics
 from ram_lightning.divergence import SKIPPED_STEPS_LIMIT, NonFiniteLosses
 from ram_lightning.errors import ConfigError, TrainingDivergedError
 from ram_lightning.losses import LossTerms, hybrid_loss
-from ram_lightning.model import BaselineType, InitLocation, RAMOutput, RecurrentAttention
-from ram_lightning.modules import Activation, CoreType, RunningMeanBaseline
+from ram_lightning.model import RAMOutput, RecurrentAttention
+from ram_lightning.modules import RunningMeanBaseline
 from ram_lightning.noise import seeded_generators
 from ram_lightning.precision import (
     Autocast,
@@ -33,6 +33,7 @@ from ram_lightning.precision import (
     check_precision,
     rollout_dtype,
 )
+from ram_lightning.retina import Retina
 from ram_lightning.trainer_checks import check_ddp_unused_parameters, settings_without_gradient
 
 # Base seed of the Monte-Carlo evaluation's noise; each image's generator is seeded with it plus the image's index.
@@ -53,28 +54,7 @@ class RAMSystem(pl.LightningModule):
     that an error depends neither on the evaluation batch size, nor on the number of processes, nor on the device.
 
     Args:
-        num_classes: classes (linked from the data).
-        in_channels: image channels (linked from the data).
         image_size: side of the images the model sees (linked from the data); checks the glimpse geometry.
-        num_glimpses: glimpses per image.
-        patch_size: side of the finest retina patch.
-        num_scales: retina patches per glimpse.
-        scale_factor: width ratio of consecutive retina patches.
-        glimpse_hidden: units of the glimpse network's "what" layer.
-        location_hidden: units of the glimpse network's "where" layer.
-        glimpse_size: units of the glimpse vector.
-        hidden_size: units of the core state.
-        core_type: ``"rnn"`` or ``"lstm"``.
-        activation: ``"relu"`` or ``"tanh"`` (``rnn`` core).
-        std: initial standard deviation of the location policy (in units of the half-width of the image).
-        tanh_mean: squash the policy mean with ``tanh``.
-        clamp_mean: clamp the policy mean to ``[-1, 1]`` instead (exclusive with ``tanh_mean``).
-        detach_policy_input: the policy sees a detached core state (REINFORCE trains only the policy); ``False``
-            lets REINFORCE train the core and the glimpse network too.
-        init_location: first glimpse at the ``"center"`` or at a ``"random"`` location.
-        baseline: ``"learned"``, ``"running_mean"`` or ``"leave_one_out"`` (the mean reward of the same image's
-            other rollouts; needs ``train_samples >= 2``).
-        baseline_momentum: update weight of the ``running_mean`` baseline.
         reinforce_weight: weight of the REINFORCE term.
         baseline_weight: weight of the baseline regression term.
         per_step_weight: weight of the classification after the earlier glimpses (0: last glimpse only).
@@ -83,8 +63,6 @@ class RAMSystem(pl.LightningModule):
         eval_samples: ``0`` evaluates with the policy mean; ``M > 0`` averages the class probabilities of ``M``
             sampled rollouts.
         gradient_clip_norm: clip the gradient's global norm to this value (``None``: no clipping).
-        fused_rollout: unroll the glimpses as one autograd node with a batched backward (faster, same results);
-            ``False`` records every operation with autograd (the reference implementation).
         init_weights: a checkpoint whose weights a new training starts from (fine-tuning, or continuing a finished
             run with a new schedule): the optimizer, schedule and epochs start afresh and ``std`` stays as
             configured. Ignored when a run is resumed with ``--ckpt_path``.
@@ -96,44 +74,37 @@ class RAMSystem(pl.LightningModule):
         optimizer: optimizer factory, e.g. ``torch.optim.SGD`` with its arguments, from the config.
         lr_scheduler: optional scheduler factory, stepped once per epoch (``ReduceLROnPlateau``: after each
             validation, on its ``val/err``).
+        **model_options: the options of :class:`RecurrentAttention` (``num_glimpses``, ``patch_size``, ``std``...),
+            described there; they are flat ``model.<name>`` options in the configs and saved hyperparameters.
     """
 
     def __init__(
         self,
-        num_classes: int = 10,
-        in_channels: int = 1,
         image_size: int = 28,
-        num_glimpses: int = 6,
-        patch_size: int = 8,
-        num_scales: int = 1,
-        scale_factor: float = 2.0,
-        glimpse_hidden: int = 128,
-        location_hidden: int = 128,
-        glimpse_size: int = 256,
-        hidden_size: int = 256,
-        core_type: CoreType = "rnn",
-        activation: Activation = "relu",
-        std: float = 0.1,
-        tanh_mean: bool = True,
-        clamp_mean: bool = False,
-        detach_policy_input: bool = True,
-        init_location: InitLocation = "center",
-        baseline: BaselineType = "learned",
-        baseline_momentum: float = 0.05,
         reinforce_weight: float = 1.0,
         baseline_weight: float = 1.0,
         per_step_weight: float = 0.0,
         train_samples: int = 1,
         eval_samples: int = 0,
         gradient_clip_norm: float | None = None,
-        fused_rollout: bool = True,
         init_weights: str | None = None,
         autocast: Autocast = "auto",
         optimizer: OptimizerCallable = torch.optim.Adam,
         lr_scheduler: LRSchedulerCallable | None = None,
+        **model_options: Any,
     ) -> None:
         super().__init__()
-        _check_config(locals())
+        # The command line finds the model's options in this call of RecurrentAttention(**model_options) (jsonargparse
+        # reads this method's source): pass model_options, or one of its items, to no other call.
+        try:
+            self.model = RecurrentAttention(**model_options)
+        except ValueError as error:  # the message starts with the option's name
+            raise ConfigError(f"model.{error}") from error
+        # Every model option, the defaults included, so that the saved hyperparameters are complete.
+        model_options = RecurrentAttention.options(model_options)
+        num_classes, num_glimpses = model_options["num_classes"], model_options["num_glimpses"]
+        baseline = model_options["baseline"]
+        _check_options(locals(), baseline, self.model.retina)
         self.save_hyperparameters(ignore=["optimizer", "lr_scheduler"])
         self.automatic_optimization = False
         # Public switch for callbacks (random-glimpse pretraining): False leaves the baseline untouched, with no
@@ -144,31 +115,6 @@ class RAMSystem(pl.LightningModule):
         self.rollout_dtype: str | None = None
         self.optimizer_factory = optimizer
         self.scheduler_factory = lr_scheduler
-        try:
-            self.model = RecurrentAttention(
-                num_classes=num_classes,
-                in_channels=in_channels,
-                num_glimpses=num_glimpses,
-                patch_size=patch_size,
-                num_scales=num_scales,
-                scale_factor=scale_factor,
-                glimpse_hidden=glimpse_hidden,
-                location_hidden=location_hidden,
-                glimpse_size=glimpse_size,
-                hidden_size=hidden_size,
-                core_type=core_type,
-                activation=activation,
-                std=std,
-                tanh_mean=tanh_mean,
-                clamp_mean=clamp_mean,
-                detach_policy_input=detach_policy_input,
-                init_location=init_location,
-                baseline=baseline,
-                baseline_momentum=baseline_momentum,
-                fused_rollout=fused_rollout,
-            )
-        except ValueError as error:
-            raise ConfigError(f"model: {error}") from error
         self.train_acc = MulticlassAccuracy(num_classes, average="micro")
         self.val_acc = MulticlassAccuracy(num_classes, average="micro")
         self.test_acc = MulticlassAccuracy(num_classes, average="micro")
@@ -472,53 +418,34 @@ def _split_batch(batch: EvalBatch) -> tuple[Tensor, Tensor, Tensor | None]:
     return images, targets, rest[0] if rest else None
 
 
-def _check_config(config: dict[str, Any]) -> None:
-    """Rejects values that cannot train, naming the key (``model.<key>``)."""
-    positive = (
-        "num_classes",
-        "in_channels",
-        "image_size",
-        "num_glimpses",
-        "patch_size",
-        "num_scales",
-        "glimpse_hidden",
-        "location_hidden",
-        "glimpse_size",
-        "hidden_size",
-    )
-    for key in positive:
-        if config[key] < 1:
-            raise ConfigError(f"model.{key} must be >= 1, got {config[key]}")
-    if not config["std"] > 0:
-        raise ConfigError(f"model.std must be > 0, got {config['std']}")
-    if config["scale_factor"] < 1:
-        raise ConfigError(f"model.scale_factor must be >= 1, got {config['scale_factor']}")
+def _check_options(options: dict[str, Any], baseline: str, retina: Retina) -> None:
+    """Rejects training and evaluation settings that cannot train, and an ``image_size`` the glimpses do not fit,
+    naming the key (``model.<key>``); the model's own options are checked by the networks that use them."""
     for key in ("reinforce_weight", "baseline_weight", "per_step_weight"):
-        if config[key] < 0:
-            raise ConfigError(f"model.{key} must be >= 0, got {config[key]}")
-    check_autocast(config["autocast"])
-    if config["train_samples"] < 1:
-        raise ConfigError(f"model.train_samples must be >= 1, got {config['train_samples']}")
-    if config["baseline"] == "leave_one_out" and config["train_samples"] < 2:
+        if options[key] < 0:
+            raise ConfigError(f"model.{key} must be >= 0, got {options[key]}")
+    check_autocast(options["autocast"])
+    if options["train_samples"] < 1:
+        raise ConfigError(f"model.train_samples must be >= 1, got {options['train_samples']}")
+    if baseline == "leave_one_out" and options["train_samples"] < 2:
         raise ConfigError(
             "model.baseline=leave_one_out averages the rewards of an image's other rollouts, so it needs "
-            f"model.train_samples >= 2, got {config['train_samples']}"
+            f"model.train_samples >= 2, got {options['train_samples']}"
         )
-    if config["tanh_mean"] and config["clamp_mean"]:
-        raise ConfigError("model.tanh_mean and model.clamp_mean both bound the policy mean; set one of them to false")
-    if config["eval_samples"] < 0:
-        raise ConfigError(f"model.eval_samples must be >= 0, got {config['eval_samples']}")
-    if config["gradient_clip_norm"] is not None and not config["gradient_clip_norm"] > 0:
-        raise ConfigError(f"model.gradient_clip_norm must be > 0 or null, got {config['gradient_clip_norm']}")
-    image, patch = config["image_size"], config["patch_size"]
-    largest = round(patch * config["scale_factor"] ** (config["num_scales"] - 1))
-    if patch > image:
+    if options["eval_samples"] < 0:
+        raise ConfigError(f"model.eval_samples must be >= 0, got {options['eval_samples']}")
+    if options["gradient_clip_norm"] is not None and not options["gradient_clip_norm"] > 0:
+        raise ConfigError(f"model.gradient_clip_norm must be > 0 or null, got {options['gradient_clip_norm']}")
+    image = options["image_size"]
+    if image < 1:
+        raise ConfigError(f"model.image_size must be >= 1, got {image}")
+    if retina.patch_size > image:
         raise ConfigError(
-            f"model.patch_size={patch} is larger than the {image}x{image} image; use a smaller patch_size"
+            f"model.patch_size={retina.patch_size} is larger than the {image}x{image} image; use a smaller patch_size"
         )
-    if largest > 2 * image:
+    if retina.largest_size > 2 * image:
         raise ConfigError(
-            f"the largest glimpse patch is {largest}px "
+            f"the largest glimpse patch is {retina.largest_size}px "
             "(model.patch_size * model.scale_factor ** (model.num_scales - 1)), "
             f"more than twice the {image}px image: lower model.num_scales, model.patch_size or model.scale_factor"
         )
