@@ -11,6 +11,9 @@ import contextlib
 from typing import Literal
 
 import torch
+from pytorch_lightning.plugins import Precision
+from pytorch_lightning.utilities import rank_zero_warn
+from torch.optim import Optimizer
 
 from ram_lightning.errors import ConfigError
 
@@ -64,6 +67,30 @@ def rollout_dtype(precision: str, model_bfloat16: bool) -> str:
     if model_bfloat16:
         return "bfloat16"
     return {"bf16-mixed": "bfloat16", "16-mixed": "float16"}.get(precision, "float32")
+
+
+def warn_dtype_changed(trained: str, now: str, precision: str, setting: Autocast) -> None:
+    """Says that a resumed training computes the rollout in another dtype (``now``) than its checkpoint
+    (``trained``), under ``trainer.precision`` ``precision`` and ``model.autocast`` ``setting``, and how to fix it."""
+    rank_zero_warn(
+        f"the checkpoint was trained with the rollout's matrix products in {trained}; this run computes them "
+        f"in {now} (trainer.precision={precision}, model.autocast={setting}). "
+        "Set model.autocast: bf16 or off, or trainer.precision, to train as before"
+    )
+
+
+def clip_unscaled_gradients(plugin: Precision, optimizer: Optimizer, max_norm: float) -> None:
+    """Clips the gradient's global norm to ``max_norm``, on unscaled gradients.
+
+    Meant for ``on_before_optimizer_step``: inside ``optimizer.step()``, after Lightning's mixed-precision
+    ``plugin`` has unscaled a GradScaler's gradients (``16-mixed``) for ordinary optimizers. Fused ones unscale
+    inside their own step, too late for clipping (the plugin refuses to clip them), so their gradients are unscaled
+    here; the GradScaler then still skips a step whose gradients overflowed.
+    """
+    scaler = getattr(plugin, "scaler", None)
+    if scaler is not None and getattr(optimizer, "_step_supports_amp_scaling", False):
+        scaler.unscale_(optimizer)
+    plugin.clip_grad_by_norm(optimizer, max_norm)
 
 
 def _native_cpu_bfloat16() -> bool:

@@ -3,45 +3,38 @@
 from __future__ import annotations
 
 from contextlib import AbstractContextManager
-from functools import partial
 from typing import Any
 
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
 from pytorch_lightning.trainer.states import TrainerFn
-from pytorch_lightning.utilities import rank_zero_info, rank_zero_warn
 from torch import Tensor
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 from torchmetrics.classification import MulticlassAccuracy
 
-from ram_lightning.checkpoint import load_checkpoint, state_mismatch
+from ram_lightning.checkpoint import fit_to_model, load_init_weights
 from ram_lightning.cpu_threads import share_cpu_cores
 from ram_lightning.diagnostics import AttentionDiagnostics
-from ram_lightning.divergence import SKIPPED_STEPS_LIMIT, NonFiniteLosses
-from ram_lightning.errors import ConfigError, TrainingDivergedError
+from ram_lightning.divergence import NonFiniteLosses, raise_if_diverged
+from ram_lightning.errors import ConfigError
+from ram_lightning.evaluation import EvalBatch, evaluate, require_indices, sample_ids, split_batch
 from ram_lightning.losses import LossTerms, hybrid_loss
 from ram_lightning.model import RAMOutput, RecurrentAttention
 from ram_lightning.modules import RunningMeanBaseline
-from ram_lightning.noise import seeded_generators
 from ram_lightning.precision import (
     Autocast,
     autocast_context,
     bfloat16_autocast,
     check_autocast,
     check_precision,
+    clip_unscaled_gradients,
     rollout_dtype,
+    warn_dtype_changed,
 )
 from ram_lightning.retina import Retina
 from ram_lightning.trainer_checks import check_ddp_unused_parameters, settings_without_gradient
-
-# Base seed of the Monte-Carlo evaluation's noise; each image's generator is seeded with it plus the image's index.
-EVALUATION_SEED = 20141
-# The policy std buffer in the state dict.
-STD_KEY = "model.policy.std"
-# An evaluation batch: images (B, C, H, W), labels (B,) and, from RAMDataModule, the images' dataset indices (B,).
-EvalBatch = tuple[Tensor, Tensor] | tuple[Tensor, Tensor, Tensor]
 
 
 class RAMSystem(pl.LightningModule):
@@ -166,7 +159,7 @@ class RAMSystem(pl.LightningModule):
         # is saved: a check at every step would make the host wait for the device at every step.
         self.non_finite_losses.update(terms.total, self.global_step)
         if write_logs:
-            self._check_finite(terms)
+            raise_if_diverged(self.non_finite_losses, self.trainer, self.current_epoch, terms)
         optimizer = self.optimizers()
         optimizer.zero_grad(set_to_none=True)
         self.manual_backward(terms.total)
@@ -203,21 +196,10 @@ class RAMSystem(pl.LightningModule):
         share_cpu_cores(self.trainer)
 
     def on_before_optimizer_step(self, optimizer: Optimizer) -> None:
-        """Clips the gradient's global norm to ``gradient_clip_norm``, on unscaled gradients.
-
-        Called inside ``optimizer.step()``, after Lightning's mixed-precision plugin has unscaled a GradScaler's
-        gradients (``16-mixed``) for ordinary optimizers. Fused ones unscale inside their own step, too late for
-        clipping (the plugin refuses to clip them), so their gradients are unscaled here; the GradScaler then still
-        skips a step whose gradients overflowed.
-        """
-        clip = self.hparams.gradient_clip_norm
-        if clip is None:
-            return
-        precision = self.trainer.precision_plugin
-        scaler = getattr(precision, "scaler", None)
-        if scaler is not None and getattr(optimizer, "_step_supports_amp_scaling", False):
-            scaler.unscale_(optimizer)
-        precision.clip_grad_by_norm(optimizer, clip)
+        """Clips the gradient's global norm to ``gradient_clip_norm``, on unscaled gradients (also under a
+        GradScaler and with fused optimizers: :func:`~ram_lightning.precision.clip_unscaled_gradients`)."""
+        if self.hparams.gradient_clip_norm is not None:
+            clip_unscaled_gradients(self.trainer.precision_plugin, optimizer, self.hparams.gradient_clip_norm)
 
     def on_fit_start(self) -> None:
         """Records the rollout's dtype with the run's hyperparameters; loads ``init_weights`` into a new training (not
@@ -227,13 +209,7 @@ class RAMSystem(pl.LightningModule):
         path = self.hparams.init_weights
         if path is None or self.trainer.ckpt_path is not None:
             return
-        weights = load_checkpoint(path, require_configs=False)["state_dict"]
-        mismatch = state_mismatch(self.state_dict(), weights)
-        if mismatch:
-            raise ConfigError(f"model.init_weights={path} does not fit this model configuration ({mismatch})")
-        std = self.model.policy.std.clone()
-        self.load_state_dict(weights)
-        self.model.policy.std.copy_(std)
+        load_init_weights(self, path)
 
     def on_train_epoch_start(self) -> None:
         # The same value on every process: sync_dist only tells Lightning so (no DDP warning), at one reduction.
@@ -271,8 +247,8 @@ class RAMSystem(pl.LightningModule):
         With ``eval_samples: M > 0`` the class is the argmax of the mean of the ``M`` rollouts' class probabilities,
         ``probs`` that mean, and the locations are those of the first rollout.
         """
-        images, targets, indices = _split_batch(batch)
-        log_probs, locations = self._predict(images, self._require_indices(indices))
+        images, targets, indices = split_batch(batch)
+        log_probs, locations = self._predict(images, require_indices(indices, self.hparams.eval_samples))
         preds = log_probs.argmax(dim=-1)
         probs = log_probs.float().exp().gather(1, preds[:, None]).squeeze(1)
         return {"preds": preds, "probs": probs, "targets": targets, "locations": locations}
@@ -282,38 +258,21 @@ class RAMSystem(pl.LightningModule):
     ) -> None:
         """Updates a stage's accuracy (the configured protocol) and its diagnostics. The policy-mean rollout the
         diagnostics run is also the one-rollout protocol's prediction: with ``eval_samples: 0`` it is made once."""
-        images, targets, indices = _split_batch(batch)
+        images, targets, indices = split_batch(batch)
         with self._autocast():
-            mean_log_probs = diagnostics.update(self.model, images, targets, _sample_ids(indices, batch_idx, images))
+            mean_log_probs = diagnostics.update(self.model, images, targets, sample_ids(indices, batch_idx, images))
         final = mean_log_probs[:, -1] if self.hparams.eval_samples == 0 else self._evaluate(images, indices)
         accuracy.update(final, targets)
 
     def _evaluate(self, images: Tensor, indices: Tensor | None) -> Tensor:
         """Final class log-probabilities ``(B, num_classes)`` of an evaluation batch, reproducibly."""
-        return self(images, self._require_indices(indices))
+        return self(images, require_indices(indices, self.hparams.eval_samples))
 
     def _predict(self, images: Tensor, indices: Tensor | None) -> tuple[Tensor, Tensor]:
-        """Final class log-probabilities ``(B, num_classes)`` and locations ``(B, T, 2)`` in evaluation mode.
-
-        Monte-Carlo evaluation gives image ``i`` its own CPU generator, seeded with ``EVALUATION_SEED + indices[i]``:
-        its noise is the same whatever batch, process or device evaluates it, and the training's random stream is
-        left untouched.
-        """
-        generators = None
-        if self.hparams.eval_samples > 0 and indices is not None:
-            generators = seeded_generators(EVALUATION_SEED, indices)
+        """Final class log-probabilities ``(B, num_classes)`` and locations ``(B, T, 2)`` in evaluation mode (see
+        :func:`~ram_lightning.evaluation.evaluate`)."""
         with self._autocast():
-            return self.model.predict_log_probs(images, self.hparams.eval_samples, generators)
-
-    def _require_indices(self, indices: Tensor | None) -> Tensor | None:
-        """Monte-Carlo evaluation needs the images' dataset indices, to seed their noise reproducibly."""
-        if indices is None and self.hparams.eval_samples > 0:
-            raise ValueError(
-                f"model.eval_samples={self.hparams.eval_samples} seeds each image's noise with its dataset index: "
-                "evaluation batches must be (images, labels, indices), as RAMDataModule's are; or set "
-                "model.eval_samples: 0"
-            )
-        return indices
+            return evaluate(self.model, images, indices, self.hparams.eval_samples)
 
     def configure_optimizers(self) -> Any:
         optimizer = self.optimizer_factory(self.parameters())
@@ -324,55 +283,17 @@ class RAMSystem(pl.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Refuses to save weights trained on a non-finite loss (one device-to-host read); records the rollout's
         dtype (not among ``hyper_parameters``, which the CLI reads back as model arguments)."""
-        self._check_finite()
+        raise_if_diverged(self.non_finite_losses, self.trainer, self.current_epoch, None)
         checkpoint["rollout_dtype"] = self.rollout_dtype
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Rejects a checkpoint whose tensors do not fit this model, naming the keys and shapes; says so when a
-        resumed training computes in another dtype than the checkpoint's.
-
-        The policy std is a buffer, restored with the weights (callbacks may have annealed it). When this model's
-        ``std`` differs from the one the checkpoint was trained with, the user asked for another std: it replaces
-        the saved buffer, and a message says so.
-        """
-        state = checkpoint.get("state_dict", {})
-        mismatch = state_mismatch(self.state_dict(), state)
-        if mismatch:
-            raise ConfigError(
-                f"the checkpoint does not fit this model configuration ({mismatch}). Use the config the "
-                "checkpoint was trained with (saved as config.yaml next to its checkpoints/ folder)"
-            )
-        saved_std, std = checkpoint.get("hyper_parameters", {}).get("std"), self.hparams.std
-        if saved_std is not None and saved_std != std and STD_KEY in state:
-            rank_zero_info(f"model.std={std} replaces the checkpoint's policy std {float(state[STD_KEY]):.4g}")
-            state[STD_KEY] = torch.full_like(state[STD_KEY], std)
-        trained, now = checkpoint.get("rollout_dtype"), self.rollout_dtype
+        """Rejects a checkpoint whose tensors do not fit this model, naming the keys and shapes; a configured ``std``
+        other than the checkpoint's replaces its policy std (see :func:`~ram_lightning.checkpoint.fit_to_model`);
+        says so when a resumed training computes in another dtype than the checkpoint's."""
+        fit_to_model(checkpoint, self.state_dict(), self.hparams.std)
+        trained, now = checkpoint.get("rollout_dtype"), self.rollout_dtype  # now: None before setup (no trainer)
         if trained and now and trained != now and self.trainer.state.fn == TrainerFn.FITTING:
-            rank_zero_warn(
-                f"the checkpoint was trained with the rollout's matrix products in {trained}; this run computes them "
-                f"in {now} (trainer.precision={self.trainer.precision}, model.autocast={self.hparams.autocast}). "
-                "Set model.autocast: bf16 or off, or trainer.precision, to train as before"
-            )
-
-    def _check_finite(self, terms: LossTerms | None = None) -> None:
-        """Stops training if the last training loss was not finite (under a GradScaler, which skips such steps: the
-        last ``SKIPPED_STEPS_LIMIT`` losses), naming the steps, the ``terms`` of this step and where the last good
-        checkpoint is."""
-        scaled = getattr(self.trainer.precision_plugin, "scaler", None) is not None
-        # The longest run over all processes: under DDP they stop together rather than one waiting for the others.
-        run, first = self.non_finite_losses.read(partial(self.trainer.strategy.reduce, reduce_op="max"))
-        if run < (SKIPPED_STEPS_LIMIT if scaled else 1):
-            return
-        steps = f"global step {first}" if run == 1 else f"global steps {first} to {first + run - 1}"
-        if terms is not None:
-            steps += " (" + ", ".join(f"{k}={float(v.detach()):.4g}" for k, v in terms._asdict().items()) + ")"
-        checkpoint = getattr(self.trainer.checkpoint_callback, "dirpath", None)
-        where = f"the last good checkpoint is in {checkpoint}" if checkpoint else "no checkpoint was written yet"
-        raise TrainingDivergedError(
-            f"non-finite loss at epoch {self.current_epoch}, {steps}; {where}. "
-            "Lower the learning rate, set model.gradient_clip_norm, or raise model.std"
-            + (" (or train in bf16-mixed: float16 overflows above 65504)" if scaled else "")
-        )
+            warn_dtype_changed(trained, now, self.trainer.precision, self.hparams.autocast)
 
     def _autocast(self) -> AbstractContextManager:
         """The model's own bfloat16 autocast on this module's device, if ``autocast`` asks for it there."""
@@ -401,21 +322,6 @@ class RAMSystem(pl.LightningModule):
         self.log(f"{stage}/acc", accuracy, prog_bar=True, sync_dist=True)
         self.log(f"{stage}/err", 1.0 - accuracy, prog_bar=stage == "val", sync_dist=True)
         return accuracy
-
-
-def _sample_ids(indices: Tensor | None, batch_idx: int, images: Tensor) -> Tensor:
-    """``(B,)`` the images' dataset indices; without them, their positions in the evaluation (which then depend on
-    the batch size)."""
-    if indices is not None:
-        return indices
-    batch = images.shape[0]
-    return torch.arange(batch_idx * batch, (batch_idx + 1) * batch)
-
-
-def _split_batch(batch: EvalBatch) -> tuple[Tensor, Tensor, Tensor | None]:
-    """``(images, labels)`` or ``(images, labels, indices)`` -> the three, ``indices`` ``None`` if absent."""
-    images, targets, *rest = batch
-    return images, targets, rest[0] if rest else None
 
 
 def _check_options(options: dict[str, Any], baseline: str, retina: Retina) -> None:
