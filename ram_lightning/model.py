@@ -332,19 +332,8 @@ class RecurrentAttention(nn.Module):
         dtype: torch.dtype | None = None,
         generator: torch.Generator | None = None,
     ) -> RolloutNoise:
-        """All the randomness of a rollout of ``batch_size`` images, drawn up front so that every rollout
-        implementation consumes it alike.
-
-        Args:
-            batch_size: ``B``.
-            sample: the rollout samples from the policy (else follows its mean).
-            device: where to draw (the global stream of that device); a ``generator`` draws on its own device.
-            dtype: floating point type of the noise.
-            generator: draw from this generator instead of the global random stream.
-
-        Returns:
-            A :class:`RolloutNoise`.
-        """
+        """All the randomness of a rollout of ``batch_size`` images by this model, drawn up front so that every
+        rollout implementation consumes it alike (arguments as in :func:`~ram_lightning.noise.draw_noise`)."""
         random_first = self.init_location == "random"
         return draw_noise(
             self.num_glimpses, batch_size, sample, random_first, self.random_glimpses, device, dtype, generator
