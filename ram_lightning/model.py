@@ -21,7 +21,7 @@ from ram_lightning.modules import (
     LocationPolicy,
     RunningMeanBaseline,
 )
-from ram_lightning.noise import RolloutNoise, check_noise, draw_noise, per_image_noise
+from ram_lightning.noise import RolloutNoise, check_noise, per_image_noise, uniform_locations
 from ram_lightning.retina import Retina
 from ram_lightning.rollout import RolloutSpec, RolloutWeights, fused_rollout
 
@@ -332,12 +332,29 @@ class RecurrentAttention(nn.Module):
         dtype: torch.dtype | None = None,
         generator: torch.Generator | None = None,
     ) -> RolloutNoise:
-        """All the randomness of a rollout of ``batch_size`` images by this model, drawn up front so that every
-        rollout implementation consumes it alike (arguments as in :func:`~ram_lightning.noise.draw_noise`)."""
-        random_first = self.init_location == "random"
-        return draw_noise(
-            self.num_glimpses, batch_size, sample, random_first, self.random_glimpses, device, dtype, generator
-        )
+        """All the randomness of a rollout of ``batch_size`` images, drawn up front so that every rollout
+        implementation consumes it alike.
+
+        Args:
+            batch_size: ``B``.
+            sample: the rollout samples from the policy (else follows its mean).
+            device: where to draw (the global stream of that device); a ``generator`` draws on its own device.
+            dtype: floating point type of the noise.
+            generator: draw from this generator instead of the global random stream.
+        """
+        if generator is not None:
+            device = generator.device
+        draw = {"device": device, "dtype": dtype, "generator": generator}
+        batch, steps = batch_size, self.num_glimpses
+        if self.random_glimpses:
+            locations = uniform_locations((steps, batch), **draw)
+            return RolloutNoise(locations[0], locations[1:])
+        if self.init_location == "center" or not sample:
+            first = torch.zeros(batch, 2, device=device, dtype=dtype)
+        else:
+            first = uniform_locations((batch,), **draw)
+        noise = torch.randn(steps - 1, batch, 2, **draw) if sample else None
+        return RolloutNoise(first, noise)
 
     def _seeded_noise(self, images: Tensor, generators: Sequence[torch.Generator], samples: int) -> RolloutNoise:
         """The noise of ``samples`` sampled rollouts of each of ``images``, image ``i``'s from ``generators[i]`` (on

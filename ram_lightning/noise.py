@@ -1,4 +1,5 @@
-"""The randomness of a rollout, drawn before it starts; per-image seeded noise for reproducible evaluation."""
+"""The randomness of a rollout, drawn before it starts (:meth:`RecurrentAttention.draw_noise`), and per-image seeded
+noise for evaluations that come out the same whatever the batch, process or device."""
 
 from __future__ import annotations
 
@@ -42,42 +43,6 @@ def per_image_noise(
         steps = torch.stack([n.steps for n in per_image], dim=2).flatten(1, 2)  # (T-1, M*B, 2)
     noise = RolloutNoise(torch.stack([n.first_location for n in per_image], dim=1).flatten(0, 1), steps)  # (M*B, 2)
     return RolloutNoise(*(None if part is None else part.to(device, dtype) for part in noise))
-
-
-def draw_noise(
-    num_glimpses: int,
-    batch_size: int,
-    sample: bool,
-    random_first: bool,
-    random_glimpses: bool,
-    device: torch.device | None = None,
-    dtype: torch.dtype | None = None,
-    generator: torch.Generator | None = None,
-) -> RolloutNoise:
-    """The noise of a rollout of ``batch_size`` images and ``num_glimpses`` glimpses.
-
-    Args:
-        num_glimpses: ``T``.
-        batch_size: ``B``.
-        sample: the rollout samples from the policy (else follows its mean).
-        random_first: a sampled rollout starts at a uniformly random location (else at the centre).
-        random_glimpses: every location is uniformly random, the first one included.
-        device: where to draw (the global stream of that device); a ``generator`` draws on its own device.
-        dtype: floating point type of the noise.
-        generator: draw from this generator instead of the global random stream.
-    """
-    if generator is not None:
-        device = generator.device
-    draw = {"device": device, "dtype": dtype, "generator": generator}
-    if random_glimpses:
-        locations = uniform_locations((num_glimpses, batch_size), **draw)
-        return RolloutNoise(locations[0], locations[1:])
-    if random_first and sample:
-        first = uniform_locations((batch_size,), **draw)
-    else:
-        first = torch.zeros(batch_size, 2, device=device, dtype=dtype)
-    steps = torch.randn(num_glimpses - 1, batch_size, 2, **draw) if sample else None
-    return RolloutNoise(first, steps)
 
 
 def check_noise(noise: RolloutNoise, num_glimpses: int, batch: int, needs_steps: bool) -> None:
