@@ -1,4 +1,4 @@
-"""Reading checkpoints written by ``ram fit``, and checking that their weights fit a model."""
+"""Reading checkpoints written by ``ram fit``, checking that their weights fit a model, and loading them into it."""
 
 from __future__ import annotations
 
@@ -7,9 +7,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import Tensor
+from pytorch_lightning.utilities import rank_zero_info
+from torch import Tensor, nn
 
-from ram_lightning.errors import CheckpointError
+from ram_lightning.errors import CheckpointError, ConfigError
+
+# The policy std buffer in a RAMSystem's state dict.
+STD_KEY = "model.policy.std"
 
 
 def load_checkpoint(path: str | Path, require_configs: bool = True) -> dict[str, Any]:
@@ -58,3 +62,35 @@ def state_mismatch(expected: dict[str, Tensor], found: dict[str, Tensor], limit:
             more = f" and {len(items) - limit} more" if len(items) > limit else ""
             parts.append(f"{label}: {', '.join(items[:limit])}{more}")
     return "; ".join(parts)
+
+
+def fit_to_model(checkpoint: dict[str, Any], model_state: dict[str, Tensor], std: float) -> None:
+    """Rejects a ``checkpoint`` whose tensors do not fit ``model_state``, naming the keys and shapes.
+
+    The policy std is a buffer, restored with the weights (callbacks may have annealed it). When the model's ``std``
+    differs from the one the checkpoint was trained with, the user asked for another std: it replaces the saved
+    buffer, in place, and a message says so.
+    """
+    state = checkpoint.get("state_dict", {})
+    mismatch = state_mismatch(model_state, state)
+    if mismatch:
+        raise ConfigError(
+            f"the checkpoint does not fit this model configuration ({mismatch}). Use the config the "
+            "checkpoint was trained with (saved as config.yaml next to its checkpoints/ folder)"
+        )
+    saved_std = checkpoint.get("hyper_parameters", {}).get("std")
+    if saved_std is not None and saved_std != std and STD_KEY in state:
+        rank_zero_info(f"model.std={std} replaces the checkpoint's policy std {float(state[STD_KEY]):.4g}")
+        state[STD_KEY] = torch.full_like(state[STD_KEY], std)
+
+
+def load_init_weights(module: nn.Module, path: str) -> None:
+    """Loads the weights of the checkpoint at ``path`` (``model.init_weights``) into ``module``, all but the policy
+    std, which stays as configured."""
+    weights = load_checkpoint(path, require_configs=False)["state_dict"]
+    mismatch = state_mismatch(module.state_dict(), weights)
+    if mismatch:
+        raise ConfigError(f"model.init_weights={path} does not fit this model configuration ({mismatch})")
+    std = module.get_buffer(STD_KEY).clone()
+    module.load_state_dict(weights)
+    module.get_buffer(STD_KEY).copy_(std)

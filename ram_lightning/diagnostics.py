@@ -18,7 +18,8 @@ import torch
 from torch import Tensor, nn
 from torchmetrics import Metric
 
-from ram_lightning.model import RecurrentAttention, RolloutNoise
+from ram_lightning.model import RecurrentAttention
+from ram_lightning.noise import seeded_generators
 
 # Base seed of the random-location rollouts (plus each image's dataset index).
 RANDOM_LOCATION_SEED = 71828
@@ -44,20 +45,6 @@ class GlimpseAccuracy(Metric):
         return self.correct.float() / self.total.clamp(min=1)
 
 
-def uniform_locations(sample_ids: Tensor, steps: int, device: torch.device, dtype: torch.dtype) -> RolloutNoise:
-    """``steps`` uniform locations in ``[-1, 1]^2`` for each image, from a CPU generator seeded by its id.
-
-    Returns:
-        A :class:`RolloutNoise`: the first locations ``(B, 2)`` and the next ones ``(T - 1, B, 2)``.
-    """
-    per_image = [
-        torch.rand(steps, 2, generator=torch.Generator().manual_seed(RANDOM_LOCATION_SEED + int(sample_id)))
-        for sample_id in sample_ids.tolist()
-    ]
-    locations = (torch.stack(per_image, dim=1) * 2.0 - 1.0).to(device=device, dtype=dtype)  # (T, B, 2)
-    return RolloutNoise(locations[0], locations[1:])
-
-
 class AttentionDiagnostics(nn.Module):
     """Accumulates the diagnostics of one evaluation stage (see the module docstring).
 
@@ -80,8 +67,8 @@ class AttentionDiagnostics(nn.Module):
         """
         mean_log_probs = model(images, sample=False).log_probs
         self.policy_mean.update(mean_log_probs, targets)
-        noise = uniform_locations(sample_ids, model.num_glimpses, images.device, images.dtype)
-        self.random_locations.update(model.random_location_log_probs(images, noise), targets)
+        generators = seeded_generators(RANDOM_LOCATION_SEED, sample_ids)
+        self.random_locations.update(model.random_location_log_probs(images, generators), targets)
         return mean_log_probs
 
     def compute(self, stage: str) -> dict[str, Tensor]:

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
+from typing import NamedTuple
 
+import pytorch_lightning as pl
 import torch
 from torch import Tensor
+
+from ram_lightning.errors import TrainingDivergedError
 
 # Under a GradScaler (16-mixed) a step whose loss or gradients are not finite is skipped (the weights stay as they
 # were) and the scale halves; training has diverged only when that goes on: after this many consecutive steps, each
@@ -52,3 +57,24 @@ class NonFiniteLosses:
             state = reduce_max(state)
         run, negative_first = state.tolist()
         return run, -negative_first
+
+
+def raise_if_diverged(losses: NonFiniteLosses, trainer: pl.Trainer, epoch: int, terms: NamedTuple | None) -> None:
+    """Stops training if the last training loss was not finite (under a GradScaler, which skips such steps: the last
+    :data:`SKIPPED_STEPS_LIMIT` losses), naming the steps, the loss ``terms`` of this step and where the last good
+    checkpoint is."""
+    scaled = getattr(trainer.precision_plugin, "scaler", None) is not None
+    # The longest run over all processes: under DDP they stop together rather than one waiting for the others.
+    run, first = losses.read(partial(trainer.strategy.reduce, reduce_op="max"))
+    if run < (SKIPPED_STEPS_LIMIT if scaled else 1):
+        return
+    steps = f"global step {first}" if run == 1 else f"global steps {first} to {first + run - 1}"
+    if terms is not None:
+        steps += " (" + ", ".join(f"{k}={float(v.detach()):.4g}" for k, v in terms._asdict().items()) + ")"
+    checkpoint = getattr(trainer.checkpoint_callback, "dirpath", None)
+    where = f"the last good checkpoint is in {checkpoint}" if checkpoint else "no checkpoint was written yet"
+    raise TrainingDivergedError(
+        f"non-finite loss at epoch {epoch}, {steps}; {where}. "
+        "Lower the learning rate, set model.gradient_clip_norm, or raise model.std"
+        + (" (or train in bf16-mixed: float16 overflows above 65504)" if scaled else "")
+    )

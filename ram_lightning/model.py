@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
 import math
-from collections.abc import Sequence
-from typing import Literal, NamedTuple
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal, NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -20,6 +21,7 @@ from ram_lightning.modules import (
     LocationPolicy,
     RunningMeanBaseline,
 )
+from ram_lightning.noise import RolloutNoise, check_noise, per_image_noise, uniform_locations
 from ram_lightning.retina import Retina
 from ram_lightning.rollout import RolloutSpec, RolloutWeights, fused_rollout
 
@@ -45,19 +47,6 @@ class RAMOutput(NamedTuple):
     baselines: Tensor
 
 
-class RolloutNoise(NamedTuple):
-    """All the randomness of one rollout of ``B`` images, drawn before it starts.
-
-    Attributes:
-        first_location: ``(B, 2)`` location of the first glimpse.
-        steps: ``(T-1, B, 2)``: the locations of the next glimpses when they are random, else standard normal noise
-            of the policy's samples; ``None`` when the rollout follows the policy mean.
-    """
-
-    first_location: Tensor
-    steps: Tensor | None
-
-
 class RecurrentAttention(nn.Module):
     """Recurrent Attention Model (Mnih, Heess, Graves & Kavukcuoglu, NIPS 2014).
 
@@ -67,31 +56,36 @@ class RecurrentAttention(nn.Module):
     Under ``torch.autocast`` the glimpse network and the core run in the lower precision; the policy (hence the
     locations), the action network and the baseline stay in full precision.
 
+    Its arguments are the model's options, ``model.<name>`` in the configs (:class:`~ram_lightning.system.RAMSystem`
+    passes them on):
+
     Args:
-        num_classes: number of classes ``C``.
-        in_channels: image channels.
+        num_classes: number of classes ``C`` (linked from the data).
+        in_channels: image channels (linked from the data).
         num_glimpses: glimpses per image ``T``.
         patch_size: side of the finest retina patch.
         num_scales: retina patches per glimpse.
-        scale_factor: width ratio between consecutive retina patches.
+        scale_factor: width ratio of consecutive retina patches.
         glimpse_hidden: units of the glimpse network's "what" layer.
         location_hidden: units of the glimpse network's "where" layer.
         glimpse_size: units of the glimpse vector ``g``.
         hidden_size: units of the core state ``h``.
         core_type: ``"rnn"`` or ``"lstm"``.
-        activation: ``"relu"`` or ``"tanh"`` for the ``rnn`` core.
-        std: initial standard deviation of the location policy.
+        activation: ``"relu"`` or ``"tanh"`` (``rnn`` core).
+        std: initial standard deviation of the location policy (in units of the half-width of the image).
         tanh_mean: squash the policy mean with ``tanh``.
         clamp_mean: clamp the policy mean to ``[-1, 1]`` instead (exclusive with ``tanh_mean``).
-        detach_policy_input: the policy sees a detached ``h_t``, so REINFORCE trains only the policy.
+        detach_policy_input: the policy sees a detached core state ``h_t`` (REINFORCE trains only the policy);
+            ``False`` lets REINFORCE train the core and the glimpse network too.
         init_location: first glimpse at the ``"center"``, or at a uniformly ``"random"`` location when sampling
             (deterministic evaluation then starts at the centre, so that it stays deterministic).
         baseline: ``"learned"`` (``b_t`` from ``h_t``), ``"running_mean"`` (moving average of the reward) or
-            ``"leave_one_out"`` (the mean reward of the image's other rollouts, computed by the loss; needs
-            several rollouts per image).
+            ``"leave_one_out"`` (the mean reward of the same image's other rollouts, computed by the loss; needs
+            ``train_samples >= 2``).
         baseline_momentum: update weight of the ``running_mean`` baseline.
-        fused_rollout: unroll with :func:`~ram_lightning.rollout.fused_rollout` (one autograd node whose backward
-            batches over time: same outputs and gradients, faster); ``False`` records every step with autograd.
+        fused_rollout: unroll the glimpses as one autograd node with a batched backward
+            (:func:`~ram_lightning.rollout.fused_rollout`: same outputs and gradients, faster); ``False`` records
+            every operation with autograd (the reference implementation).
     """
 
     def __init__(
@@ -118,8 +112,17 @@ class RecurrentAttention(nn.Module):
         fused_rollout: bool = True,
     ) -> None:
         super().__init__()
-        if num_glimpses < 1:
-            raise ValueError(f"num_glimpses must be >= 1, got {num_glimpses}")
+        sizes = {
+            "num_glimpses": num_glimpses,
+            "in_channels": in_channels,
+            "glimpse_hidden": glimpse_hidden,
+            "location_hidden": location_hidden,
+            "glimpse_size": glimpse_size,
+            "hidden_size": hidden_size,
+        }
+        for name, size in sizes.items():
+            if size < 1:
+                raise ValueError(f"{name} must be >= 1, got {size}")
         if num_classes < 2:
             raise ValueError(f"num_classes must be >= 2, got {num_classes}")
         if init_location not in ("random", "center"):
@@ -146,6 +149,14 @@ class RecurrentAttention(nn.Module):
         else:
             self.baseline = LeaveOneOutBaseline()
 
+    @classmethod
+    def options(cls, given: Mapping[str, Any]) -> dict[str, Any]:
+        """Every option of the model: the ``given`` ones, and the defaults of the others (``TypeError`` for a name
+        that is not an option)."""
+        bound = inspect.signature(cls).bind(**given)
+        bound.apply_defaults()
+        return dict(bound.arguments)
+
     def forward(
         self, images: Tensor, sample: bool = True, samples_per_image: int = 1, noise: RolloutNoise | None = None
     ) -> RAMOutput:
@@ -171,7 +182,7 @@ class RecurrentAttention(nn.Module):
         if noise is None:
             noise = self.draw_noise(episodes, sample, images.device, images.dtype)
         else:
-            self._check_noise(noise, episodes, sample)
+            check_noise(noise, self.num_glimpses, episodes, sample or self.random_glimpses)
         first_location, step_noise = noise
         if self.fused_rollout and not images.requires_grad:
             return self._forward_fused(images, image_index, first_location, step_noise, sample)
@@ -179,16 +190,17 @@ class RecurrentAttention(nn.Module):
         return self._forward_plain(episode_images, first_location, step_noise, sample)
 
     @torch.no_grad()
-    def random_location_log_probs(self, images: Tensor, noise: RolloutNoise | None = None) -> Tensor:
+    def random_location_log_probs(self, images: Tensor, generators: Sequence[torch.Generator] | None = None) -> Tensor:
         """Class log-probabilities ``(B, T, C)`` after each glimpse when every location, the first one included, is
         drawn uniformly from ``[-1, 1]^2`` instead of by the policy: what the model does without attention.
 
-        ``noise`` holds the uniform locations (:meth:`draw_noise` with ``random_glimpses`` set); ``None`` draws
-        them from the global random stream.
+        ``generators``: one CPU generator per image, that draws its locations (see :meth:`predict_log_probs`);
+        ``None``: the global random stream.
         """
         previous = self.random_glimpses
         self.random_glimpses = True
         try:
+            noise = None if generators is None else self._seeded_noise(images, generators, 1)
             return self(images, sample=True, noise=noise).log_probs
         finally:
             self.random_glimpses = previous
@@ -307,16 +319,7 @@ class RecurrentAttention(nn.Module):
             output = self(images, sample=False)
             return output.log_probs[:, -1], output.locations
         batch = images.shape[0]
-        noise = None
-        if generators is not None:
-            if len(generators) != batch:
-                raise ValueError(f"one generator per image needed: {len(generators)} generators for {batch} images")
-            per_image = [self.draw_noise(num_samples, True, generator=generator) for generator in generators]
-            noise = RolloutNoise(  # rollout-major, as images.repeat lays the batch out: row m * B + i
-                torch.stack([n.first_location for n in per_image], dim=1).flatten(0, 1),  # (M*B, 2)
-                torch.stack([n.steps for n in per_image], dim=2).flatten(1, 2),  # (T-1, M*B, 2)
-            )
-            noise = RolloutNoise(*(part.to(images.device, images.dtype) for part in noise))
+        noise = None if generators is None else self._seeded_noise(images, generators, num_samples)
         output = self(images.repeat(num_samples, 1, 1, 1), sample=True, noise=noise)
         log_probs = output.log_probs[:, -1].view(num_samples, batch, -1)  # (M, B, C)
         return torch.logsumexp(log_probs, dim=0) - math.log(num_samples), output.locations[:batch]
@@ -338,40 +341,29 @@ class RecurrentAttention(nn.Module):
             device: where to draw (the global stream of that device); a ``generator`` draws on its own device.
             dtype: floating point type of the noise.
             generator: draw from this generator instead of the global random stream.
-
-        Returns:
-            A :class:`RolloutNoise`.
         """
         if generator is not None:
             device = generator.device
         draw = {"device": device, "dtype": dtype, "generator": generator}
         batch, steps = batch_size, self.num_glimpses
         if self.random_glimpses:
-            locations = self._uniform_locations((steps, batch), **draw)
+            locations = uniform_locations((steps, batch), **draw)
             return RolloutNoise(locations[0], locations[1:])
         if self.init_location == "center" or not sample:
             first = torch.zeros(batch, 2, device=device, dtype=dtype)
         else:
-            first = self._uniform_locations((batch,), **draw)
+            first = uniform_locations((batch,), **draw)
         noise = torch.randn(steps - 1, batch, 2, **draw) if sample else None
         return RolloutNoise(first, noise)
 
-    def _check_noise(self, noise: RolloutNoise, batch: int, sample: bool) -> None:
-        """Rejects given noise whose shapes do not fit a rollout of ``batch`` images."""
-        first, steps = noise
-        if tuple(first.shape) != (batch, 2):
-            raise ValueError(f"noise.first_location must be ({batch}, 2), got {tuple(first.shape)}")
-        expected = (self.num_glimpses - 1, batch, 2)
-        if (sample or self.random_glimpses) and (steps is None or tuple(steps.shape) != expected):
-            got = None if steps is None else tuple(steps.shape)
-            raise ValueError(f"noise.steps must be {expected} for a sampled or random-glimpse rollout, got {got}")
+    def _seeded_noise(self, images: Tensor, generators: Sequence[torch.Generator], samples: int) -> RolloutNoise:
+        """The noise of ``samples`` sampled rollouts of each of ``images``, image ``i``'s from ``generators[i]`` (on
+        the CPU, then moved to the images' device), laid out as ``images.repeat(samples, 1, 1, 1)``."""
+        batch = images.shape[0]
+        if len(generators) != batch:
+            raise ValueError(f"one generator per image needed: {len(generators)} generators for {batch} images")
 
-    @staticmethod
-    def _uniform_locations(
-        shape: tuple[int, ...],
-        device: torch.device | None,
-        dtype: torch.dtype | None,
-        generator: torch.Generator | None,
-    ) -> Tensor:
-        """``(*shape, 2)`` locations drawn uniformly from ``[-1, 1]^2``."""
-        return torch.rand(*shape, 2, device=device, dtype=dtype, generator=generator) * 2.0 - 1.0
+        def draw(generator: torch.Generator) -> RolloutNoise:
+            return self.draw_noise(samples, True, generator=generator)
+
+        return per_image_noise(draw, generators, images.device, images.dtype)

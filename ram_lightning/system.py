@@ -2,38 +2,39 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
-from functools import partial
-from typing import Any, Literal
+from contextlib import AbstractContextManager
+from typing import Any
 
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.accelerators import CPUAccelerator
 from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
 from pytorch_lightning.trainer.states import TrainerFn
-from pytorch_lightning.utilities import rank_zero_info, rank_zero_warn
 from torch import Tensor
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 from torchmetrics.classification import MulticlassAccuracy
 
-from ram_lightning.checkpoint import load_checkpoint, state_mismatch
+from ram_lightning.checkpoint import fit_to_model, load_init_weights
+from ram_lightning.cpu_threads import share_cpu_cores
 from ram_lightning.diagnostics import AttentionDiagnostics
-from ram_lightning.divergence import SKIPPED_STEPS_LIMIT, NonFiniteLosses
-from ram_lightning.errors import ConfigError, TrainingDivergedError
+from ram_lightning.divergence import NonFiniteLosses, raise_if_diverged
+from ram_lightning.errors import ConfigError
+from ram_lightning.evaluation import EvalBatch, evaluate, require_indices, sample_ids, split_batch
 from ram_lightning.losses import LossTerms, hybrid_loss
-from ram_lightning.model import BaselineType, InitLocation, RAMOutput, RecurrentAttention
-from ram_lightning.modules import Activation, CoreType, RunningMeanBaseline
-from ram_lightning.trainer_checks import check_ddp_unused_parameters, check_precision, rollout_dtype
-
-Autocast = Literal["auto", "bf16", "off"]
-# Base seed of the Monte-Carlo evaluation's noise; each image's generator is seeded with it plus the image's index.
-EVALUATION_SEED = 20141
-# The policy std buffer in the state dict.
-STD_KEY = "model.policy.std"
-# An evaluation batch: images (B, C, H, W), labels (B,) and, from RAMDataModule, the images' dataset indices (B,).
-EvalBatch = tuple[Tensor, Tensor] | tuple[Tensor, Tensor, Tensor]
+from ram_lightning.model import RAMOutput, RecurrentAttention
+from ram_lightning.modules import RunningMeanBaseline
+from ram_lightning.precision import (
+    Autocast,
+    autocast_context,
+    bfloat16_autocast,
+    check_autocast,
+    check_precision,
+    clip_unscaled_gradients,
+    rollout_dtype,
+    warn_dtype_changed,
+)
+from ram_lightning.retina import Retina
+from ram_lightning.trainer_checks import check_ddp_unused_parameters, settings_without_gradient
 
 
 class RAMSystem(pl.LightningModule):
@@ -46,28 +47,7 @@ class RAMSystem(pl.LightningModule):
     that an error depends neither on the evaluation batch size, nor on the number of processes, nor on the device.
 
     Args:
-        num_classes: classes (linked from the data).
-        in_channels: image channels (linked from the data).
         image_size: side of the images the model sees (linked from the data); checks the glimpse geometry.
-        num_glimpses: glimpses per image.
-        patch_size: side of the finest retina patch.
-        num_scales: retina patches per glimpse.
-        scale_factor: width ratio of consecutive retina patches.
-        glimpse_hidden: units of the glimpse network's "what" layer.
-        location_hidden: units of the glimpse network's "where" layer.
-        glimpse_size: units of the glimpse vector.
-        hidden_size: units of the core state.
-        core_type: ``"rnn"`` or ``"lstm"``.
-        activation: ``"relu"`` or ``"tanh"`` (``rnn`` core).
-        std: initial standard deviation of the location policy (in units of the half-width of the image).
-        tanh_mean: squash the policy mean with ``tanh``.
-        clamp_mean: clamp the policy mean to ``[-1, 1]`` instead (exclusive with ``tanh_mean``).
-        detach_policy_input: the policy sees a detached core state (REINFORCE trains only the policy); ``False``
-            lets REINFORCE train the core and the glimpse network too.
-        init_location: first glimpse at the ``"center"`` or at a ``"random"`` location.
-        baseline: ``"learned"``, ``"running_mean"`` or ``"leave_one_out"`` (the mean reward of the same image's
-            other rollouts; needs ``train_samples >= 2``).
-        baseline_momentum: update weight of the ``running_mean`` baseline.
         reinforce_weight: weight of the REINFORCE term.
         baseline_weight: weight of the baseline regression term.
         per_step_weight: weight of the classification after the earlier glimpses (0: last glimpse only).
@@ -76,56 +56,48 @@ class RAMSystem(pl.LightningModule):
         eval_samples: ``0`` evaluates with the policy mean; ``M > 0`` averages the class probabilities of ``M``
             sampled rollouts.
         gradient_clip_norm: clip the gradient's global norm to this value (``None``: no clipping).
-        fused_rollout: unroll the glimpses as one autograd node with a batched backward (faster, same results);
-            ``False`` records every operation with autograd (the reference implementation).
         init_weights: a checkpoint whose weights a new training starts from (fine-tuning, or continuing a finished
             run with a new schedule): the optimizer, schedule and epochs start afresh and ``std`` stays as
             configured. Ignored when a run is resumed with ``--ckpt_path``.
         autocast: run the glimpse and core networks' matrix products in bfloat16 (``torch.autocast``) for training
             and evaluation: ``"bf16"``, ``"off"``, or ``"auto"``: on CPUs with native bfloat16 arithmetic
             (AVX512-BF16 or AMX), off elsewhere. Locations, the policy and the heads stay in float32. ``"off"`` (and
-            ``"auto"`` where it is off) adds no autocast of its own: the trainer's ``precision`` applies.
+            ``"auto"`` where it is off) adds no autocast of its own: the trainer's ``precision`` applies
+            (see :mod:`ram_lightning.precision`).
         optimizer: optimizer factory, e.g. ``torch.optim.SGD`` with its arguments, from the config.
         lr_scheduler: optional scheduler factory, stepped once per epoch (``ReduceLROnPlateau``: after each
             validation, on its ``val/err``).
+        **model_options: the options of :class:`RecurrentAttention` (``num_glimpses``, ``patch_size``, ``std``...),
+            described there; they are flat ``model.<name>`` options in the configs and saved hyperparameters.
     """
 
     def __init__(
         self,
-        num_classes: int = 10,
-        in_channels: int = 1,
         image_size: int = 28,
-        num_glimpses: int = 6,
-        patch_size: int = 8,
-        num_scales: int = 1,
-        scale_factor: float = 2.0,
-        glimpse_hidden: int = 128,
-        location_hidden: int = 128,
-        glimpse_size: int = 256,
-        hidden_size: int = 256,
-        core_type: CoreType = "rnn",
-        activation: Activation = "relu",
-        std: float = 0.1,
-        tanh_mean: bool = True,
-        clamp_mean: bool = False,
-        detach_policy_input: bool = True,
-        init_location: InitLocation = "center",
-        baseline: BaselineType = "learned",
-        baseline_momentum: float = 0.05,
         reinforce_weight: float = 1.0,
         baseline_weight: float = 1.0,
         per_step_weight: float = 0.0,
         train_samples: int = 1,
         eval_samples: int = 0,
         gradient_clip_norm: float | None = None,
-        fused_rollout: bool = True,
         init_weights: str | None = None,
         autocast: Autocast = "auto",
         optimizer: OptimizerCallable = torch.optim.Adam,
         lr_scheduler: LRSchedulerCallable | None = None,
+        **model_options: Any,
     ) -> None:
         super().__init__()
-        _check_config(locals())
+        # The command line finds the model's options in this call of RecurrentAttention(**model_options) (jsonargparse
+        # reads this method's source): pass model_options, or one of its items, to no other call.
+        try:
+            self.model = RecurrentAttention(**model_options)
+        except ValueError as error:  # the message starts with the option's name
+            raise ConfigError(f"model.{error}") from error
+        # Every model option, the defaults included, so that the saved hyperparameters are complete.
+        model_options = RecurrentAttention.options(model_options)
+        num_classes, num_glimpses = model_options["num_classes"], model_options["num_glimpses"]
+        baseline = model_options["baseline"]
+        _check_options(locals(), baseline, self.model.retina)
         self.save_hyperparameters(ignore=["optimizer", "lr_scheduler"])
         self.automatic_optimization = False
         # Public switch for callbacks (random-glimpse pretraining): False leaves the baseline untouched, with no
@@ -136,31 +108,6 @@ class RAMSystem(pl.LightningModule):
         self.rollout_dtype: str | None = None
         self.optimizer_factory = optimizer
         self.scheduler_factory = lr_scheduler
-        try:
-            self.model = RecurrentAttention(
-                num_classes=num_classes,
-                in_channels=in_channels,
-                num_glimpses=num_glimpses,
-                patch_size=patch_size,
-                num_scales=num_scales,
-                scale_factor=scale_factor,
-                glimpse_hidden=glimpse_hidden,
-                location_hidden=location_hidden,
-                glimpse_size=glimpse_size,
-                hidden_size=hidden_size,
-                core_type=core_type,
-                activation=activation,
-                std=std,
-                tanh_mean=tanh_mean,
-                clamp_mean=clamp_mean,
-                detach_policy_input=detach_policy_input,
-                init_location=init_location,
-                baseline=baseline,
-                baseline_momentum=baseline_momentum,
-                fused_rollout=fused_rollout,
-            )
-        except ValueError as error:
-            raise ConfigError(f"model: {error}") from error
         self.train_acc = MulticlassAccuracy(num_classes, average="micro")
         self.val_acc = MulticlassAccuracy(num_classes, average="micro")
         self.test_acc = MulticlassAccuracy(num_classes, average="micro")
@@ -212,7 +159,7 @@ class RAMSystem(pl.LightningModule):
         # is saved: a check at every step would make the host wait for the device at every step.
         self.non_finite_losses.update(terms.total, self.global_step)
         if write_logs:
-            self._check_finite(terms)
+            raise_if_diverged(self.non_finite_losses, self.trainer, self.current_epoch, terms)
         optimizer = self.optimizers()
         optimizer.zero_grad(set_to_none=True)
         self.manual_backward(terms.total)
@@ -242,31 +189,17 @@ class RAMSystem(pl.LightningModule):
         precision = self.trainer.precision
         check_precision(precision)
         if stage == "fit":
-            check_ddp_unused_parameters(self.trainer.strategy, self._parameters_without_gradient())
+            check_ddp_unused_parameters(self.trainer.strategy, settings_without_gradient(self.hparams))
         self.rollout_dtype = rollout_dtype(
             precision, bfloat16_autocast(self.hparams.autocast, self.trainer.strategy.root_device)
         )
-        # The accelerator, not self.device: the strategy moves the model to its device only after setup.
-        if self.trainer.world_size > 1 and isinstance(self.trainer.accelerator, CPUAccelerator):
-            cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-            torch.set_num_threads(max(1, cores // self.trainer.num_devices))
+        share_cpu_cores(self.trainer)
 
     def on_before_optimizer_step(self, optimizer: Optimizer) -> None:
-        """Clips the gradient's global norm to ``gradient_clip_norm``, on unscaled gradients.
-
-        Called inside ``optimizer.step()``, after Lightning's mixed-precision plugin has unscaled a GradScaler's
-        gradients (``16-mixed``) for ordinary optimizers. Fused ones unscale inside their own step, too late for
-        clipping (the plugin refuses to clip them), so their gradients are unscaled here; the GradScaler then still
-        skips a step whose gradients overflowed.
-        """
-        clip = self.hparams.gradient_clip_norm
-        if clip is None:
-            return
-        precision = self.trainer.precision_plugin
-        scaler = getattr(precision, "scaler", None)
-        if scaler is not None and getattr(optimizer, "_step_supports_amp_scaling", False):
-            scaler.unscale_(optimizer)
-        precision.clip_grad_by_norm(optimizer, clip)
+        """Clips the gradient's global norm to ``gradient_clip_norm``, on unscaled gradients (also under a
+        GradScaler and with fused optimizers: :func:`~ram_lightning.precision.clip_unscaled_gradients`)."""
+        if self.hparams.gradient_clip_norm is not None:
+            clip_unscaled_gradients(self.trainer.precision_plugin, optimizer, self.hparams.gradient_clip_norm)
 
     def on_fit_start(self) -> None:
         """Records the rollout's dtype with the run's hyperparameters; loads ``init_weights`` into a new training (not
@@ -276,13 +209,7 @@ class RAMSystem(pl.LightningModule):
         path = self.hparams.init_weights
         if path is None or self.trainer.ckpt_path is not None:
             return
-        weights = load_checkpoint(path, require_configs=False)["state_dict"]
-        mismatch = state_mismatch(self.state_dict(), weights)
-        if mismatch:
-            raise ConfigError(f"model.init_weights={path} does not fit this model configuration ({mismatch})")
-        std = self.model.policy.std.clone()
-        self.load_state_dict(weights)
-        self.model.policy.std.copy_(std)
+        load_init_weights(self, path)
 
     def on_train_epoch_start(self) -> None:
         # The same value on every process: sync_dist only tells Lightning so (no DDP warning), at one reduction.
@@ -320,8 +247,8 @@ class RAMSystem(pl.LightningModule):
         With ``eval_samples: M > 0`` the class is the argmax of the mean of the ``M`` rollouts' class probabilities,
         ``probs`` that mean, and the locations are those of the first rollout.
         """
-        images, targets, indices = _split_batch(batch)
-        log_probs, locations = self._predict(images, self._require_indices(indices))
+        images, targets, indices = split_batch(batch)
+        log_probs, locations = self._predict(images, require_indices(indices, self.hparams.eval_samples))
         preds = log_probs.argmax(dim=-1)
         probs = log_probs.float().exp().gather(1, preds[:, None]).squeeze(1)
         return {"preds": preds, "probs": probs, "targets": targets, "locations": locations}
@@ -331,38 +258,21 @@ class RAMSystem(pl.LightningModule):
     ) -> None:
         """Updates a stage's accuracy (the configured protocol) and its diagnostics. The policy-mean rollout the
         diagnostics run is also the one-rollout protocol's prediction: with ``eval_samples: 0`` it is made once."""
-        images, targets, indices = _split_batch(batch)
+        images, targets, indices = split_batch(batch)
         with self._autocast():
-            mean_log_probs = diagnostics.update(self.model, images, targets, _sample_ids(indices, batch_idx, images))
+            mean_log_probs = diagnostics.update(self.model, images, targets, sample_ids(indices, batch_idx, images))
         final = mean_log_probs[:, -1] if self.hparams.eval_samples == 0 else self._evaluate(images, indices)
         accuracy.update(final, targets)
 
     def _evaluate(self, images: Tensor, indices: Tensor | None) -> Tensor:
         """Final class log-probabilities ``(B, num_classes)`` of an evaluation batch, reproducibly."""
-        return self(images, self._require_indices(indices))
+        return self(images, require_indices(indices, self.hparams.eval_samples))
 
     def _predict(self, images: Tensor, indices: Tensor | None) -> tuple[Tensor, Tensor]:
-        """Final class log-probabilities ``(B, num_classes)`` and locations ``(B, T, 2)`` in evaluation mode.
-
-        Monte-Carlo evaluation gives image ``i`` its own CPU generator, seeded with ``EVALUATION_SEED + indices[i]``:
-        its noise is the same whatever batch, process or device evaluates it, and the training's random stream is
-        left untouched.
-        """
-        generators = None
-        if self.hparams.eval_samples > 0 and indices is not None:
-            generators = [torch.Generator().manual_seed(EVALUATION_SEED + index) for index in indices.tolist()]
+        """Final class log-probabilities ``(B, num_classes)`` and locations ``(B, T, 2)`` in evaluation mode (see
+        :func:`~ram_lightning.evaluation.evaluate`)."""
         with self._autocast():
-            return self.model.predict_log_probs(images, self.hparams.eval_samples, generators)
-
-    def _require_indices(self, indices: Tensor | None) -> Tensor | None:
-        """Monte-Carlo evaluation needs the images' dataset indices, to seed their noise reproducibly."""
-        if indices is None and self.hparams.eval_samples > 0:
-            raise ValueError(
-                f"model.eval_samples={self.hparams.eval_samples} seeds each image's noise with its dataset index: "
-                "evaluation batches must be (images, labels, indices), as RAMDataModule's are; or set "
-                "model.eval_samples: 0"
-            )
-        return indices
+            return evaluate(self.model, images, indices, self.hparams.eval_samples)
 
     def configure_optimizers(self) -> Any:
         optimizer = self.optimizer_factory(self.parameters())
@@ -373,73 +283,21 @@ class RAMSystem(pl.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Refuses to save weights trained on a non-finite loss (one device-to-host read); records the rollout's
         dtype (not among ``hyper_parameters``, which the CLI reads back as model arguments)."""
-        self._check_finite()
+        raise_if_diverged(self.non_finite_losses, self.trainer, self.current_epoch, None)
         checkpoint["rollout_dtype"] = self.rollout_dtype
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Rejects a checkpoint whose tensors do not fit this model, naming the keys and shapes; says so when a
-        resumed training computes in another dtype than the checkpoint's.
-
-        The policy std is a buffer, restored with the weights (callbacks may have annealed it). When this model's
-        ``std`` differs from the one the checkpoint was trained with, the user asked for another std: it replaces
-        the saved buffer, and a message says so.
-        """
-        state = checkpoint.get("state_dict", {})
-        mismatch = state_mismatch(self.state_dict(), state)
-        if mismatch:
-            raise ConfigError(
-                f"the checkpoint does not fit this model configuration ({mismatch}). Use the config the "
-                "checkpoint was trained with (saved as config.yaml next to its checkpoints/ folder)"
-            )
-        saved_std, std = checkpoint.get("hyper_parameters", {}).get("std"), self.hparams.std
-        if saved_std is not None and saved_std != std and STD_KEY in state:
-            rank_zero_info(f"model.std={std} replaces the checkpoint's policy std {float(state[STD_KEY]):.4g}")
-            state[STD_KEY] = torch.full_like(state[STD_KEY], std)
-        trained, now = checkpoint.get("rollout_dtype"), self.rollout_dtype
+        """Rejects a checkpoint whose tensors do not fit this model, naming the keys and shapes; a configured ``std``
+        other than the checkpoint's replaces its policy std (see :func:`~ram_lightning.checkpoint.fit_to_model`);
+        says so when a resumed training computes in another dtype than the checkpoint's."""
+        fit_to_model(checkpoint, self.state_dict(), self.hparams.std)
+        trained, now = checkpoint.get("rollout_dtype"), self.rollout_dtype  # now: None before setup (no trainer)
         if trained and now and trained != now and self.trainer.state.fn == TrainerFn.FITTING:
-            rank_zero_warn(
-                f"the checkpoint was trained with the rollout's matrix products in {trained}; this run computes them "
-                f"in {now} (trainer.precision={self.trainer.precision}, model.autocast={self.hparams.autocast}). "
-                "Set model.autocast: bf16 or off, or trainer.precision, to train as before"
-            )
+            warn_dtype_changed(trained, now, self.trainer.precision, self.hparams.autocast)
 
-    def _check_finite(self, terms: LossTerms | None = None) -> None:
-        """Stops training if the last training loss was not finite (under a GradScaler, which skips such steps: the
-        last ``SKIPPED_STEPS_LIMIT`` losses), naming the steps, the ``terms`` of this step and where the last good
-        checkpoint is."""
-        scaled = getattr(self.trainer.precision_plugin, "scaler", None) is not None
-        # The longest run over all processes: under DDP they stop together rather than one waiting for the others.
-        run, first = self.non_finite_losses.read(partial(self.trainer.strategy.reduce, reduce_op="max"))
-        if run < (SKIPPED_STEPS_LIMIT if scaled else 1):
-            return
-        steps = f"global step {first}" if run == 1 else f"global steps {first} to {first + run - 1}"
-        if terms is not None:
-            steps += " (" + ", ".join(f"{k}={float(v.detach()):.4g}" for k, v in terms._asdict().items()) + ")"
-        checkpoint = getattr(self.trainer.checkpoint_callback, "dirpath", None)
-        where = f"the last good checkpoint is in {checkpoint}" if checkpoint else "no checkpoint was written yet"
-        raise TrainingDivergedError(
-            f"non-finite loss at epoch {self.current_epoch}, {steps}; {where}. "
-            "Lower the learning rate, set model.gradient_clip_norm, or raise model.std"
-            + (" (or train in bf16-mixed: float16 overflows above 65504)" if scaled else "")
-        )
-
-    def _parameters_without_gradient(self) -> list[str]:
-        """The settings that leave parameters out of the loss at every step, each naming those parameters."""
-        unused = []
-        if self.hparams.num_glimpses == 1:
-            unused.append("model.num_glimpses=1 leaves the location policy (model.policy) unused")
-        elif self.hparams.reinforce_weight == 0:
-            unused.append("model.reinforce_weight=0 leaves the location policy (model.policy) without a gradient")
-        if self.hparams.baseline == "learned" and self.hparams.baseline_weight == 0:
-            unused.append("model.baseline_weight=0 leaves the learned baseline (model.baseline) without a gradient")
-        return unused
-
-    def _autocast(self) -> contextlib.AbstractContextManager:
-        """bfloat16 autocast of the model on this module's device if the ``autocast`` setting asks for it; otherwise
-        nothing, so that the trainer's ``precision`` (``bf16-mixed``, ``16-mixed``) reaches the model."""
-        if not bfloat16_autocast(self.hparams.autocast, self.device):
-            return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=torch.bfloat16)
+    def _autocast(self) -> AbstractContextManager:
+        """The model's own bfloat16 autocast on this module's device, if ``autocast`` asks for it there."""
+        return autocast_context(self.hparams.autocast, self.device)
 
     def _logger_writes(self, batch_idx: int) -> bool:
         """Whether the logger writes this training step's values (every ``trainer.log_every_n_steps`` optimizer
@@ -466,88 +324,34 @@ class RAMSystem(pl.LightningModule):
         return accuracy
 
 
-def _sample_ids(indices: Tensor | None, batch_idx: int, images: Tensor) -> Tensor:
-    """``(B,)`` the images' dataset indices; without them, their positions in the evaluation (which then depend on
-    the batch size)."""
-    if indices is not None:
-        return indices
-    batch = images.shape[0]
-    return torch.arange(batch_idx * batch, (batch_idx + 1) * batch)
-
-
-def _split_batch(batch: EvalBatch) -> tuple[Tensor, Tensor, Tensor | None]:
-    """``(images, labels)`` or ``(images, labels, indices)`` -> the three, ``indices`` ``None`` if absent."""
-    images, targets, *rest = batch
-    return images, targets, rest[0] if rest else None
-
-
-def bfloat16_autocast(setting: Autocast, device: torch.device) -> bool:
-    """Whether ``autocast`` ``setting`` turns bfloat16 autocast on for ``device``.
-
-    ``"auto"`` does on CPUs with native bfloat16 matrix arithmetic (AVX512-BF16 or AMX), where it is about twice
-    as fast as float32; elsewhere bfloat16 is emulated (slower) on CPU, and GPUs are left to the trainer's
-    ``precision`` setting.
-    """
-    if setting == "auto":
-        return device.type == "cpu" and _native_cpu_bfloat16()
-    return setting == "bf16"
-
-
-def _native_cpu_bfloat16() -> bool:
-    """The CPU has bfloat16 dot-product instructions (AVX512-BF16) or matrix tiles (AMX)."""
-    cpu = torch.cpu
-    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
-    return any(getattr(cpu, name, lambda: False)() for name in checks)
-
-
-def _check_config(config: dict[str, Any]) -> None:
-    """Rejects values that cannot train, naming the key (``model.<key>``)."""
-    positive = (
-        "num_classes",
-        "in_channels",
-        "image_size",
-        "num_glimpses",
-        "patch_size",
-        "num_scales",
-        "glimpse_hidden",
-        "location_hidden",
-        "glimpse_size",
-        "hidden_size",
-    )
-    for key in positive:
-        if config[key] < 1:
-            raise ConfigError(f"model.{key} must be >= 1, got {config[key]}")
-    if not config["std"] > 0:
-        raise ConfigError(f"model.std must be > 0, got {config['std']}")
-    if config["scale_factor"] < 1:
-        raise ConfigError(f"model.scale_factor must be >= 1, got {config['scale_factor']}")
+def _check_options(options: dict[str, Any], baseline: str, retina: Retina) -> None:
+    """Rejects training and evaluation settings that cannot train, and an ``image_size`` the glimpses do not fit,
+    naming the key (``model.<key>``); the model's own options are checked by the networks that use them."""
     for key in ("reinforce_weight", "baseline_weight", "per_step_weight"):
-        if config[key] < 0:
-            raise ConfigError(f"model.{key} must be >= 0, got {config[key]}")
-    if config["autocast"] not in ("auto", "bf16", "off"):
-        raise ConfigError(f"model.autocast must be 'auto', 'bf16' or 'off', got {config['autocast']!r}")
-    if config["train_samples"] < 1:
-        raise ConfigError(f"model.train_samples must be >= 1, got {config['train_samples']}")
-    if config["baseline"] == "leave_one_out" and config["train_samples"] < 2:
+        if options[key] < 0:
+            raise ConfigError(f"model.{key} must be >= 0, got {options[key]}")
+    check_autocast(options["autocast"])
+    if options["train_samples"] < 1:
+        raise ConfigError(f"model.train_samples must be >= 1, got {options['train_samples']}")
+    if baseline == "leave_one_out" and options["train_samples"] < 2:
         raise ConfigError(
             "model.baseline=leave_one_out averages the rewards of an image's other rollouts, so it needs "
-            f"model.train_samples >= 2, got {config['train_samples']}"
+            f"model.train_samples >= 2, got {options['train_samples']}"
         )
-    if config["tanh_mean"] and config["clamp_mean"]:
-        raise ConfigError("model.tanh_mean and model.clamp_mean both bound the policy mean; set one of them to false")
-    if config["eval_samples"] < 0:
-        raise ConfigError(f"model.eval_samples must be >= 0, got {config['eval_samples']}")
-    if config["gradient_clip_norm"] is not None and not config["gradient_clip_norm"] > 0:
-        raise ConfigError(f"model.gradient_clip_norm must be > 0 or null, got {config['gradient_clip_norm']}")
-    image, patch = config["image_size"], config["patch_size"]
-    largest = round(patch * config["scale_factor"] ** (config["num_scales"] - 1))
-    if patch > image:
+    if options["eval_samples"] < 0:
+        raise ConfigError(f"model.eval_samples must be >= 0, got {options['eval_samples']}")
+    if options["gradient_clip_norm"] is not None and not options["gradient_clip_norm"] > 0:
+        raise ConfigError(f"model.gradient_clip_norm must be > 0 or null, got {options['gradient_clip_norm']}")
+    image = options["image_size"]
+    if image < 1:
+        raise ConfigError(f"model.image_size must be >= 1, got {image}")
+    if retina.patch_size > image:
         raise ConfigError(
-            f"model.patch_size={patch} is larger than the {image}x{image} image; use a smaller patch_size"
+            f"model.patch_size={retina.patch_size} is larger than the {image}x{image} image; use a smaller patch_size"
         )
-    if largest > 2 * image:
+    if retina.largest_size > 2 * image:
         raise ConfigError(
-            f"the largest glimpse patch is {largest}px "
+            f"the largest glimpse patch is {retina.largest_size}px "
             "(model.patch_size * model.scale_factor ** (model.num_scales - 1)), "
             f"more than twice the {image}px image: lower model.num_scales, model.patch_size or model.scale_factor"
         )

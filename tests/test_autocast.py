@@ -13,11 +13,12 @@ from pytorch_lightning.loggers import TensorBoardLogger
 from pytorch_lightning.plugins import MixedPrecision
 from tiny_training import ToyData, tiny_system, tiny_trainer
 
-from ram_lightning import system as system_module
+from ram_lightning import precision as precision_policy
 from ram_lightning.errors import ConfigError
 from ram_lightning.losses import hybrid_loss
 from ram_lightning.model import RAMOutput, RecurrentAttention
-from ram_lightning.system import RAMSystem, bfloat16_autocast
+from ram_lightning.precision import bfloat16_autocast
+from ram_lightning.system import RAMSystem
 
 SMALL = {"glimpse_hidden": 32, "location_hidden": 32, "glimpse_size": 64, "hidden_size": 64}
 
@@ -151,7 +152,7 @@ def test_the_model_setting_leaves_the_trainer_precision_alone(tmp_path, precisio
 def _fit_on_a_machine(tmp_path, monkeypatch, native_bfloat16: bool, epochs: int, ckpt_path=None) -> list[str]:
     """Fits a tiny ``autocast: auto`` system on a CPU with or without native bfloat16, resuming from ``ckpt_path``;
     returns the warnings' messages."""
-    monkeypatch.setattr(system_module, "_native_cpu_bfloat16", lambda: native_bfloat16)
+    monkeypatch.setattr(precision_policy, "_native_cpu_bfloat16", lambda: native_bfloat16)
     checkpoint = ModelCheckpoint(dirpath=tmp_path, filename="last")
     logger = TensorBoardLogger(tmp_path, name="run")
     trainer = tiny_trainer(tmp_path, [checkpoint], epochs, logger, limit_val_batches=0, enable_checkpointing=True)

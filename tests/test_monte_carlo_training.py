@@ -143,7 +143,7 @@ def test_system_trains_with_several_rollouts_per_image():
     [
         ({"baseline": "leave_one_out"}, "model.baseline=leave_one_out .* model.train_samples >= 2"),
         ({"train_samples": 0}, "model.train_samples must be >= 1"),
-        ({"clamp_mean": True}, "model.tanh_mean and model.clamp_mean"),
+        ({"clamp_mean": True}, "model.tanh_mean and clamp_mean both bound the policy mean"),
     ],
 )
 def test_bad_monte_carlo_settings_are_config_errors(overrides: dict, message: str):
