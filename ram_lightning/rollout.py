@@ -30,6 +30,7 @@ from torch import Tensor
 from torch.autograd.function import FunctionCtx, once_differentiable
 
 from ram_lightning.retina import Retina
+from ram_lightning.rollout_kernels import lstm_cell, lstm_cell_backward, relu_backward
 
 
 class RolloutSpec(NamedTuple):
@@ -176,7 +177,7 @@ class _FusedRollout(torch.autograd.Function):
             if t > 0:
                 z.addmm_(state_t[t - 1], w.hidden_weight.t())
             if lstm:
-                _lstm_cell(z, cell_t[t - 1] if t > 0 else None, out_hidden=state_t[t], out_cell=cell_t[t])
+                lstm_cell(z, cell_t[t - 1] if t > 0 else None, out_hidden=state_t[t], out_cell=cell_t[t])
             elif spec.activation == "relu":
                 z.relu_()
             else:
@@ -224,9 +225,9 @@ def _backward(spec: RolloutSpec, saved: tuple[Tensor, ...], grad_states: Tensor)
         grad_h = grad_states[t] if carry is None else grad_states[t] + carry  # (B, H)
         if spec.core_type == "lstm":
             cell_prev = cells[t - 1] if t > 0 else None
-            carry_cell = _lstm_cell_backward(grad_h, carry_cell, gates[t], cell_prev, cells[t], out=grad_pre[t])
+            carry_cell = lstm_cell_backward(grad_h, carry_cell, gates[t], cell_prev, cells[t], out=grad_pre[t])
         elif spec.activation == "relu":
-            _relu_backward(grad_h, states[t], out=grad_pre[t])
+            relu_backward(grad_h, states[t], out=grad_pre[t])
         else:
             torch.mul(grad_h, 1 - states[t] * states[t], out=grad_pre[t])
         if t > 0:
@@ -239,12 +240,12 @@ def _backward(spec: RolloutSpec, saved: tuple[Tensor, ...], grad_states: Tensor)
         grad_pre[1:].flatten(0, 1).t() @ states[:-1].flatten(0, 1) if steps > 1 else torch.zeros_like(w.hidden_weight)
     )
     grad_input_weight = grad_pre_flat.t() @ g.view(flat, -1)  # (Z, G)
-    grad_g = _relu_backward(grad_pre_flat @ w.input_weight, g.view(flat, -1))  # (T*B, G)
+    grad_g = relu_backward(grad_pre_flat @ w.input_weight, g.view(flat, -1))  # (T*B, G)
     what_size = what.shape[-1]
     grad_fuse_weight = torch.cat([grad_g.t() @ what.view(flat, -1), grad_g.t() @ where.view(flat, -1)], dim=1)
     grad_what_where = grad_g @ w.fuse_weight  # (T*B, A + L)
-    grad_what = _relu_backward(grad_what_where[:, :what_size], what.view(flat, -1))  # (T*B, A)
-    grad_where = _relu_backward(grad_what_where[:, what_size:], where.view(flat, -1))  # (T*B, L)
+    grad_what = relu_backward(grad_what_where[:, :what_size], what.view(flat, -1))  # (T*B, A)
+    grad_where = relu_backward(grad_what_where[:, what_size:], where.view(flat, -1))  # (T*B, L)
     return (
         grad_what.t() @ glimpses.view(flat, -1),  # (A, D)
         grad_what.sum(0),
@@ -256,66 +257,3 @@ def _backward(spec: RolloutSpec, saved: tuple[Tensor, ...], grad_states: Tensor)
         grad_hidden_weight,
         grad_pre_flat.sum(0),
     )
-
-
-def _relu_backward(grad: Tensor, output: Tensor, out: Tensor | None = None) -> Tensor:
-    """Gradient through ``output = relu(x)``: ``grad`` where ``output > 0``, else 0 (one kernel, as autograd's)."""
-    if out is None:
-        return torch.ops.aten.threshold_backward(grad, output, 0)
-    return torch.ops.aten.threshold_backward.grad_input(grad, output, 0, grad_input=out)
-
-
-def _lstm_cell(gates: Tensor, cell_prev: Tensor | None, out_hidden: Tensor, out_cell: Tensor) -> None:
-    """One LSTM update, from pre-activations ``gates`` ``(B, 4H)`` (activated in place) and ``c_{t-1}`` ``(B, H)``.
-
-    ``c_t = f * c_{t-1} + i * g`` and ``h_t = o * tanh(c_t)`` are written to ``out_cell`` and ``out_hidden``;
-    ``cell_prev`` ``None`` stands for a zero state.
-    """
-    size = out_cell.shape[-1]
-    gates[:, : 2 * size].sigmoid_()  # input, forget
-    gates[:, 2 * size : 3 * size].tanh_()  # cell candidate
-    gates[:, 3 * size :].sigmoid_()  # output
-    input_gate, forget_gate, candidate, output_gate = gates.chunk(4, dim=1)
-    if cell_prev is None:
-        torch.mul(input_gate, candidate, out=out_cell)
-    else:
-        torch.addcmul(forget_gate * cell_prev, input_gate, candidate, out=out_cell)
-    torch.mul(output_gate, torch.tanh(out_cell), out=out_hidden)
-
-
-def _lstm_cell_backward(
-    grad_hidden: Tensor,
-    grad_cell: Tensor | None,
-    gates: Tensor,
-    cell_prev: Tensor | None,
-    cell: Tensor,
-    out: Tensor,
-) -> Tensor:
-    """Back-propagates one LSTM step.
-
-    Args:
-        grad_hidden: ``(B, H)`` gradient reaching ``h_t``.
-        grad_cell: ``(B, H)`` gradient reaching ``c_t`` through ``c_{t+1}`` (``None`` at the last step).
-        gates: ``(B, 4H)`` activated gates ``i, f, g, o`` of the step.
-        cell_prev: ``(B, H)`` ``c_{t-1}`` (``None``: zero).
-        cell: ``(B, H)`` ``c_t``.
-        out: ``(B, 4H)`` receives the gradient of the gates' pre-activations.
-
-    Returns:
-        ``(B, H)`` gradient reaching ``c_{t-1}``.
-    """
-    input_gate, forget_gate, candidate, output_gate = gates.float().chunk(4, dim=1)
-    grad_hidden = grad_hidden.float()
-    tanh_cell = torch.tanh(cell)
-    grad_c = grad_hidden * output_gate * (1.0 - tanh_cell * tanh_cell)  # (B, H)
-    if grad_cell is not None:
-        grad_c = grad_c + grad_cell
-    grad_input, grad_forget, grad_candidate, grad_output = out.chunk(4, dim=1)
-    torch.mul(grad_c * candidate, input_gate * (1.0 - input_gate), out=grad_input)
-    if cell_prev is None:
-        grad_forget.zero_()
-    else:
-        torch.mul(grad_c * cell_prev, forget_gate * (1.0 - forget_gate), out=grad_forget)
-    torch.mul(grad_c * input_gate, 1.0 - candidate * candidate, out=grad_candidate)
-    torch.mul(grad_hidden * tanh_cell, output_gate * (1.0 - output_gate), out=grad_output)
-    return grad_c * forget_gate
