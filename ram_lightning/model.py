@@ -23,7 +23,7 @@ from ram_lightning.modules import (
 )
 from ram_lightning.noise import RolloutNoise, check_noise, per_image_noise, uniform_locations
 from ram_lightning.retina import Retina
-from ram_lightning.rollout import RolloutSpec, RolloutWeights, fused_rollout
+from ram_lightning.rollout import RolloutSpec, fused_rollout, rollout_weights
 
 InitLocation = Literal["random", "center"]
 BaselineType = Literal["learned", "running_mean", "leave_one_out"]
@@ -248,28 +248,15 @@ class RecurrentAttention(nn.Module):
             sample,
             self.random_glimpses,
         )
-        glimpse, cell, policy = self.glimpse, self.core.cell, self.policy
-        weights = RolloutWeights(
-            glimpse.what.weight,
-            glimpse.what.bias,
-            glimpse.where.weight,
-            glimpse.where.bias,
-            glimpse.fuse.weight,
-            glimpse.fuse.bias,
-            cell.weight_ih,
-            cell.weight_hh,
-            cell.bias_ih + cell.bias_hh,
-            policy.mean.weight.detach(),
-            policy.mean.bias.detach(),
-        )
-        rollout = fused_rollout(spec, weights, images, first_location, noise, policy.std, image_index)
+        weights = rollout_weights(self.glimpse, self.core, self.policy)
+        rollout = fused_rollout(spec, weights, images, first_location, noise, self.policy.std, image_index)
         states = self._full_precision(rollout.states)  # (T, B, H): h_1 .. h_T
         log_pi = images.new_zeros(self.num_glimpses, first_location.shape[0])  # (T, B)
         if not self.random_glimpses and self.num_glimpses > 1:
             # The policy again, batched over time, for the log-density (and its gradient) of the same samples.
             policy_input = states[:-1].detach() if self.detach_policy_input else states[:-1]  # (T-1, B, H)
             with torch.autocast(images.device.type, enabled=False):
-                _, step_log_pi = policy(policy_input, sample, noise)  # (T-1, B)
+                _, step_log_pi = self.policy(policy_input, sample, noise)  # (T-1, B)
             log_pi = torch.cat([log_pi[:1], step_log_pi])
         return self._output(states, rollout.locations, log_pi)
 

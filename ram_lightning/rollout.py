@@ -29,6 +29,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import FunctionCtx, once_differentiable
 
+from ram_lightning.modules import CoreNetwork, GlimpseNetwork, LocationPolicy
 from ram_lightning.retina import Retina
 from ram_lightning.rollout_kernels import lstm_cell, lstm_cell_backward, relu_backward
 
@@ -75,6 +76,24 @@ class RolloutWeights(NamedTuple):
     core_bias: Tensor  # (Z,)
     policy_weight: Tensor  # (2, H)
     policy_bias: Tensor  # (2,)
+
+
+def rollout_weights(glimpse: GlimpseNetwork, core: CoreNetwork, policy: LocationPolicy) -> RolloutWeights:
+    """The networks' parameters as the rollout reads them: the core's biases summed, the policy's detached."""
+    cell = core.cell
+    return RolloutWeights(
+        glimpse.what.weight,
+        glimpse.what.bias,
+        glimpse.where.weight,
+        glimpse.where.bias,
+        glimpse.fuse.weight,
+        glimpse.fuse.bias,
+        cell.weight_ih,
+        cell.weight_hh,
+        cell.bias_ih + cell.bias_hh,
+        policy.mean.weight.detach(),
+        policy.mean.bias.detach(),
+    )
 
 
 class RolloutOutput(NamedTuple):
