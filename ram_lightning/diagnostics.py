@@ -14,10 +14,13 @@ Evaluation logs, beside the error of the configured protocol:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import Tensor, nn
 from torchmetrics import Metric
 
+from ram_lightning.evaluation import seeded_noise
 from ram_lightning.model import RecurrentAttention
 from ram_lightning.noise import seeded_generators
 
@@ -68,7 +71,7 @@ class AttentionDiagnostics(nn.Module):
         mean_log_probs = model(images, sample=False).log_probs
         self.policy_mean.update(mean_log_probs, targets)
         generators = seeded_generators(RANDOM_LOCATION_SEED, sample_ids)
-        self.random_locations.update(model.random_location_log_probs(images, generators), targets)
+        self.random_locations.update(random_location_log_probs(model, images, generators), targets)
         return mean_log_probs
 
     def compute(self, stage: str) -> dict[str, Tensor]:
@@ -84,3 +87,22 @@ class AttentionDiagnostics(nn.Module):
         }
         values.update({f"{stage}/acc_after_glimpse_{t + 1}": acc for t, acc in enumerate(per_glimpse)})
         return values
+
+
+@torch.no_grad()
+def random_location_log_probs(
+    model: RecurrentAttention, images: Tensor, generators: Sequence[torch.Generator] | None = None
+) -> Tensor:
+    """Class log-probabilities ``(B, T, C)`` after each glimpse when every location, the first one included, is
+    drawn uniformly from ``[-1, 1]^2`` instead of by the policy: what the model does without attention.
+
+    ``generators``: one CPU generator per image, that draws its locations (see
+    :func:`~ram_lightning.evaluation.predict_log_probs`); ``None``: the global random stream.
+    """
+    previous = model.random_glimpses
+    model.random_glimpses = True
+    try:
+        noise = None if generators is None else seeded_noise(model, images, generators, 1)
+        return model(images, sample=True, noise=noise).log_probs
+    finally:
+        model.random_glimpses = previous

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import inspect
-import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any, Literal, NamedTuple
 
 import torch
@@ -21,7 +20,7 @@ from ram_lightning.modules import (
     LocationPolicy,
     RunningMeanBaseline,
 )
-from ram_lightning.noise import RolloutNoise, check_noise, per_image_noise, uniform_locations
+from ram_lightning.noise import RolloutNoise, check_noise, uniform_locations
 from ram_lightning.retina import Retina
 from ram_lightning.rollout import RolloutSpec, fused_rollout, rollout_weights
 
@@ -189,22 +188,6 @@ class RecurrentAttention(nn.Module):
         episode_images = images if image_index is None else images[image_index]  # (B*M, C, H, W)
         return self._forward_plain(episode_images, first_location, step_noise, sample)
 
-    @torch.no_grad()
-    def random_location_log_probs(self, images: Tensor, generators: Sequence[torch.Generator] | None = None) -> Tensor:
-        """Class log-probabilities ``(B, T, C)`` after each glimpse when every location, the first one included, is
-        drawn uniformly from ``[-1, 1]^2`` instead of by the policy: what the model does without attention.
-
-        ``generators``: one CPU generator per image, that draws its locations (see :meth:`predict_log_probs`);
-        ``None``: the global random stream.
-        """
-        previous = self.random_glimpses
-        self.random_glimpses = True
-        try:
-            noise = None if generators is None else self._seeded_noise(images, generators, 1)
-            return self(images, sample=True, noise=noise).log_probs
-        finally:
-            self.random_glimpses = previous
-
     def _forward_plain(self, images: Tensor, location: Tensor, noise: Tensor | None, sample: bool) -> RAMOutput:
         """The rollout step by step, every operation recorded by autograd (the reference for the fused one)."""
         batch = images.shape[0]
@@ -284,33 +267,6 @@ class RecurrentAttention(nn.Module):
         """``tensor`` in the parameters' dtype (a no-op unless autocast made it lower precision)."""
         return tensor.to(self.action.classifier.weight.dtype)
 
-    @torch.no_grad()
-    def predict_log_probs(
-        self, images: Tensor, num_samples: int = 0, generators: Sequence[torch.Generator] | None = None
-    ) -> tuple[Tensor, Tensor]:
-        """Class log-probabilities of the final glimpse, for evaluation.
-
-        Args:
-            images: ``(B, C_in, H_img, W_img)`` images.
-            num_samples: ``0`` follows the policy mean (deterministic); ``M >= 1`` averages the final class
-                probabilities of ``M`` sampled rollouts.
-            generators: with ``M >= 1``, one CPU generator per image: image ``i``'s rollouts draw their noise from
-                ``generators[i]`` on the CPU, then move to the images' device, so that its prediction depends neither
-                on the other images of the batch nor on the device. ``None``: the global random stream.
-
-        Returns:
-            ``log_probs`` ``(B, C)``: the log of the class probabilities averaged over the rollouts (normalised:
-            their exponentials sum to 1), and the locations ``(B, T, 2)`` of the first rollout.
-        """
-        if num_samples <= 0:
-            output = self(images, sample=False)
-            return output.log_probs[:, -1], output.locations
-        batch = images.shape[0]
-        noise = None if generators is None else self._seeded_noise(images, generators, num_samples)
-        output = self(images.repeat(num_samples, 1, 1, 1), sample=True, noise=noise)
-        log_probs = output.log_probs[:, -1].view(num_samples, batch, -1)  # (M, B, C)
-        return torch.logsumexp(log_probs, dim=0) - math.log(num_samples), output.locations[:batch]
-
     def draw_noise(
         self,
         batch_size: int,
@@ -342,15 +298,3 @@ class RecurrentAttention(nn.Module):
             first = uniform_locations((batch,), **draw)
         noise = torch.randn(steps - 1, batch, 2, **draw) if sample else None
         return RolloutNoise(first, noise)
-
-    def _seeded_noise(self, images: Tensor, generators: Sequence[torch.Generator], samples: int) -> RolloutNoise:
-        """The noise of ``samples`` sampled rollouts of each of ``images``, image ``i``'s from ``generators[i]`` (on
-        the CPU, then moved to the images' device), laid out as ``images.repeat(samples, 1, 1, 1)``."""
-        batch = images.shape[0]
-        if len(generators) != batch:
-            raise ValueError(f"one generator per image needed: {len(generators)} generators for {batch} images")
-
-        def draw(generator: torch.Generator) -> RolloutNoise:
-            return self.draw_noise(samples, True, generator=generator)
-
-        return per_image_noise(draw, generators, images.device, images.dtype)

@@ -9,6 +9,7 @@ import pytorch_lightning as pl
 import torch
 
 from ram_lightning.data import RAMDataModule
+from ram_lightning.evaluation import predict_log_probs
 from ram_lightning.system import RAMSystem
 
 SMALL = {"glimpse_hidden": 16, "location_hidden": 16, "glimpse_size": 32, "hidden_size": 32, "num_glimpses": 4}
@@ -78,8 +79,8 @@ def test_predict_step_returns_the_predictions_labels_and_first_rollout(
     (predicted,) = _trainer(1).predict(system, datamodule=data)
     images, labels, indices = data.on_after_batch_transfer(next(iter(data.predict_dataloader())), 0)
     assert torch.equal(indices, torch.arange(50))
-    log_probs, locations = system.model.predict_log_probs(
-        images, 3, [torch.Generator().manual_seed(20141 + index) for index in range(50)]
+    log_probs, locations = predict_log_probs(
+        system.model, images, 3, [torch.Generator().manual_seed(20141 + index) for index in range(50)]
     )
     assert torch.equal(predicted["targets"], labels)
     assert torch.equal(predicted["preds"], log_probs.argmax(dim=-1))

@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from ram_lightning.evaluation import predict_log_probs
 from ram_lightning.model import RAMOutput, RecurrentAttention, RolloutNoise
 
 
@@ -75,7 +76,7 @@ def test_monte_carlo_evaluation_averages_the_probabilities_of_its_rollouts():
     model = RecurrentAttention(num_classes=10, std=0.5, init_location="random").eval()
     images = torch.rand(3, 1, 28, 28)
     seeds, samples = [5, 6, 7], 4
-    log_probs, locations = model.predict_log_probs(images, samples, _generators(seeds))
+    log_probs, locations = predict_log_probs(model, images, samples, _generators(seeds))
 
     # The same rollouts one by one: rollout m of image i takes the m-th noise drawn from image i's generator.
     per_image = [model.draw_noise(samples, True, generator=generator) for generator in _generators(seeds)]
@@ -90,9 +91,9 @@ def test_monte_carlo_evaluation_averages_the_probabilities_of_its_rollouts():
     torch.testing.assert_close(log_probs.exp().sum(dim=-1), torch.ones(3))
     torch.testing.assert_close(locations, rollouts[0].locations)
 
-    alone, _ = model.predict_log_probs(images[1:2], samples, _generators(seeds[1:2]))
+    alone, _ = predict_log_probs(model, images[1:2], samples, _generators(seeds[1:2]))
     torch.testing.assert_close(alone, log_probs[1:2])  # an image's prediction does not depend on its batch
-    mean_path, _ = model.predict_log_probs(images, num_samples=0)
+    mean_path, _ = predict_log_probs(model, images, num_samples=0)
     torch.testing.assert_close(mean_path, model(images, sample=False).log_probs[:, -1])
 
 
@@ -104,7 +105,7 @@ def test_given_noise_of_the_wrong_shape_is_rejected():
     with pytest.raises(ValueError, match="noise.first_location"):
         model(torch.rand(5, 1, 28, 28), noise=noise)
     with pytest.raises(ValueError, match="one generator per image"):
-        model.predict_log_probs(torch.rand(5, 1, 28, 28), 2, _generators([1, 2]))
+        predict_log_probs(model, torch.rand(5, 1, 28, 28), 2, _generators([1, 2]))
 
 
 def test_std_is_a_saved_buffer():
