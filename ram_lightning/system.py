@@ -27,13 +27,12 @@ from ram_lightning.precision import (
     Autocast,
     autocast_context,
     bfloat16_autocast,
-    check_autocast,
     check_precision,
     clip_unscaled_gradients,
     rollout_dtype,
     warn_dtype_changed,
 )
-from ram_lightning.retina import Retina
+from ram_lightning.system_options import check_system_options
 from ram_lightning.trainer_checks import check_ddp_unused_parameters, settings_without_gradient
 
 
@@ -97,7 +96,7 @@ class RAMSystem(pl.LightningModule):
         model_options = RecurrentAttention.options(model_options)
         num_classes, num_glimpses = model_options["num_classes"], model_options["num_glimpses"]
         baseline = model_options["baseline"]
-        _check_options(locals(), baseline, self.model.retina)
+        check_system_options(locals(), baseline, self.model.retina)
         self.save_hyperparameters(ignore=["optimizer", "lr_scheduler"])
         self.automatic_optimization = False
         # Public switch for callbacks (random-glimpse pretraining): False leaves the baseline untouched, with no
@@ -322,36 +321,3 @@ class RAMSystem(pl.LightningModule):
         self.log(f"{stage}/acc", accuracy, prog_bar=True, sync_dist=True)
         self.log(f"{stage}/err", 1.0 - accuracy, prog_bar=stage == "val", sync_dist=True)
         return accuracy
-
-
-def _check_options(options: dict[str, Any], baseline: str, retina: Retina) -> None:
-    """Rejects training and evaluation settings that cannot train, and an ``image_size`` the glimpses do not fit,
-    naming the key (``model.<key>``); the model's own options are checked by the networks that use them."""
-    for key in ("reinforce_weight", "baseline_weight", "per_step_weight"):
-        if options[key] < 0:
-            raise ConfigError(f"model.{key} must be >= 0, got {options[key]}")
-    check_autocast(options["autocast"])
-    if options["train_samples"] < 1:
-        raise ConfigError(f"model.train_samples must be >= 1, got {options['train_samples']}")
-    if baseline == "leave_one_out" and options["train_samples"] < 2:
-        raise ConfigError(
-            "model.baseline=leave_one_out averages the rewards of an image's other rollouts, so it needs "
-            f"model.train_samples >= 2, got {options['train_samples']}"
-        )
-    if options["eval_samples"] < 0:
-        raise ConfigError(f"model.eval_samples must be >= 0, got {options['eval_samples']}")
-    if options["gradient_clip_norm"] is not None and not options["gradient_clip_norm"] > 0:
-        raise ConfigError(f"model.gradient_clip_norm must be > 0 or null, got {options['gradient_clip_norm']}")
-    image = options["image_size"]
-    if image < 1:
-        raise ConfigError(f"model.image_size must be >= 1, got {image}")
-    if retina.patch_size > image:
-        raise ConfigError(
-            f"model.patch_size={retina.patch_size} is larger than the {image}x{image} image; use a smaller patch_size"
-        )
-    if retina.largest_size > 2 * image:
-        raise ConfigError(
-            f"the largest glimpse patch is {retina.largest_size}px "
-            "(model.patch_size * model.scale_factor ** (model.num_scales - 1)), "
-            f"more than twice the {image}px image: lower model.num_scales, model.patch_size or model.scale_factor"
-        )
