@@ -21,6 +21,7 @@ from ram_lightning.divergence import NonFiniteLosses, raise_if_diverged
 from ram_lightning.errors import ConfigError
 from ram_lightning.evaluation import EvalBatch, evaluate, require_indices, sample_ids, split_batch
 from ram_lightning.losses import LossTerms, hybrid_loss
+from ram_lightning.metric_logging import log_accuracy, log_loss_terms, logger_writes
 from ram_lightning.model import RAMOutput, RecurrentAttention
 from ram_lightning.modules import RunningMeanBaseline
 from ram_lightning.precision import (
@@ -151,7 +152,7 @@ class RAMSystem(pl.LightningModule):
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         images, targets = batch
-        write_logs = self._logger_writes(batch_idx)  # before the optimizer step moves global_step
+        write_logs = logger_writes(self.trainer, batch_idx)  # before the optimizer step moves global_step
         output, terms = self.training_loss(images, targets)
         targets = targets.repeat_interleave(self.hparams.train_samples)  # (B * M,): one per episode
         # Checked on the host only when the logger writes (it reads the values then anyway), and before a checkpoint
@@ -170,7 +171,7 @@ class RAMSystem(pl.LightningModule):
         # only when the logger writes them, the epoch's accuracy once, at its end.
         self.train_acc.update(output.log_probs[:, -1].detach(), targets)
         if write_logs:
-            self._log_terms(terms)
+            log_loss_terms(self, terms)
         return terms.total.detach()
 
     def _baseline_rewards(self, reward: Tensor) -> Tensor:
@@ -226,7 +227,7 @@ class RAMSystem(pl.LightningModule):
         self._evaluation_step(batch, batch_idx, self.val_acc, self.val_diagnostics)
 
     def on_validation_epoch_end(self) -> None:
-        accuracy = self._log_accuracy("val", self.val_acc)
+        accuracy = log_accuracy(self, "val", self.val_acc)
         self.log_dict(self.val_diagnostics.compute("val"), sync_dist=True)
         scheduler = self.lr_schedulers()
         if isinstance(scheduler, ReduceLROnPlateau) and not self.trainer.sanity_checking:
@@ -236,7 +237,7 @@ class RAMSystem(pl.LightningModule):
         self._evaluation_step(batch, batch_idx, self.test_acc, self.test_diagnostics)
 
     def on_test_epoch_end(self) -> None:
-        self._log_accuracy("test", self.test_acc)
+        log_accuracy(self, "test", self.test_acc)
         self.log_dict(self.test_diagnostics.compute("test"), sync_dist=True)
 
     def predict_step(self, batch: EvalBatch, batch_idx: int) -> dict[str, Tensor]:
@@ -297,27 +298,3 @@ class RAMSystem(pl.LightningModule):
     def _autocast(self) -> AbstractContextManager:
         """The model's own bfloat16 autocast on this module's device, if ``autocast`` asks for it there."""
         return autocast_context(self.hparams.autocast, self.device)
-
-    def _logger_writes(self, batch_idx: int) -> bool:
-        """Whether the logger writes this training step's values (every ``trainer.log_every_n_steps`` optimizer
-        steps, as Lightning decides), or it is the epoch's last batch (its values end in ``callback_metrics``)."""
-        trainer = self.trainer
-        last = batch_idx + 1 >= trainer.num_training_batches
-        return last or (self.global_step + 1) % max(1, trainer.log_every_n_steps) == 0
-
-    def _log_terms(self, terms: LossTerms) -> None:
-        self.log("train/loss", terms.total.detach(), prog_bar=True)
-        self.log("train/classification", terms.classification.detach())
-        self.log("train/reinforce", terms.reinforce.detach())
-        self.log("train/baseline", terms.baseline.detach())
-        self.log("train/reward", terms.reward, prog_bar=True)
-
-    def _log_accuracy(self, stage: str, metric: MulticlassAccuracy) -> Tensor:
-        """Logs ``<stage>/acc`` and ``<stage>/err`` of the epoch; returns the accuracy ``()``, the same on every
-        process."""
-        accuracy = metric.compute()
-        metric.reset()
-        # compute() already gathered every process's counts: the value is global and identical on all processes.
-        self.log(f"{stage}/acc", accuracy, prog_bar=True, sync_dist=True)
-        self.log(f"{stage}/err", 1.0 - accuracy, prog_bar=stage == "val", sync_dist=True)
-        return accuracy
