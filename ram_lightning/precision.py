@@ -8,7 +8,7 @@ autocast (``model.autocast``), otherwise in the dtype of the trainer's mixed pre
 from __future__ import annotations
 
 import contextlib
-from typing import Literal
+from typing import Literal, get_args
 
 import torch
 from pytorch_lightning.plugins import Precision
@@ -18,7 +18,7 @@ from torch.optim import Optimizer
 from ram_lightning.errors import ConfigError
 
 Autocast = Literal["auto", "bf16", "off"]
-AUTOCAST_SETTINGS = ("auto", "bf16", "off")
+AUTOCAST_SETTINGS = get_args(Autocast)
 # float32 weights; the matrix products in float32, or in bfloat16 / float16 under autocast.
 SUPPORTED_PRECISIONS = ("32-true", "bf16-mixed", "16-mixed")
 

@@ -54,9 +54,10 @@ def recorded(retina: Retina, images: Tensor, locations: Tensor, preds: Tensor) -
     """The :class:`Rollout` of ``images`` ``(B, C, H, W)`` glimpsed at ``locations`` ``(B, T, 2)`` by ``retina``,
     ending in the classes ``preds`` ``(B,)``; every tensor on the CPU, in float32 (``preds`` as they are)."""
     height, width = images.shape[-2:]
+    locations = locations.float()
     return Rollout(
         images=images.detach().float().cpu(),
-        locations=locations.float().cpu(),
+        locations=locations.cpu(),
         boxes=glimpse_boxes(retina, locations, height, width).cpu(),
         glimpses=read_glimpses(retina, images, locations).float().cpu(),
         preds=preds.cpu(),
