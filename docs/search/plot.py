@@ -1,8 +1,8 @@
 """Draws the figures of docs/experiments.md from the CSVs beside it: ``search.png`` (one-rollout validation accuracy
 and attention gain against wall time, every arm of the recipe search) and ``shipped_curves.png`` (one-rollout
 validation error of the shipped cluttered runs against training time: the round-2 arm, its continuation and the
-fine-tuning of round 4) and ``finetune.png`` (the fine-tuning arms of round 4, one panel per task). Needs matplotlib
-(`pip install matplotlib`); run from the repository root:
+fine-tuning stages after it), ``finetune.png`` and ``finetune_rounds6_7.png`` (the fine-tuning arms of rounds 4, 6
+and 7, one panel per task). Needs matplotlib (`pip install matplotlib`); run from the repository root:
 
     python docs/search/plot.py
 """
@@ -14,6 +14,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import ScalarFormatter  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 ROUNDS = [("round1_cluttered60.csv", "round 1: cluttered 60x60, batch and M"), ("round2.csv", "round 2: combinations")]
@@ -45,23 +46,42 @@ figure.tight_layout()
 figure.savefig(HERE / "search.png", dpi=80)
 
 
-# The shipped cluttered runs: the round-2 arm (8 minutes), its continuation, then the fine-tuning arm of round 4
-# (training time only, the restarts not counted). Translated 60x60 had a CPU stage between, so it is not drawn here.
+# The shipped cluttered runs, stage by stage (training time only, the restarts not counted): the round-2 arm
+# (8 minutes), its continuation, the fine-tuning arm of round 4 on one H200; cluttered 60x60 then had a CPU stage
+# (round 5, shaded) and two more H200 stages (rounds 6 and 7). Translated 60x60 had a CPU stage before round 4, so
+# it is not drawn here.
 SHIPPED = {
-    "cluttered60": ("c60_b128_m10_std015", "c60_std015_lr5e4", 4.04),
-    "cluttered100": ("c100_b128_m10", "c100_std015_lr5e4", 8.11),
-}
-first, second, third = read("round2.csv"), read("round3_continued.csv"), read("round4_finetune.csv")
-figure, axis = plt.subplots(figsize=(8, 5))
-for (task, (arm, finetune, paper)), color in zip(SHIPPED.items(), ("C0", "C1"), strict=True):
-    rows = [(row["wall_s"], row["val/acc"]) for row in first[arm]]
-    for stage in (second[task], third[finetune]):
-        offset = rows[-1][0]
-        rows += [(offset + row["wall_s"], row["val/acc"]) for row in stage]
+    "cluttered60": (
+        [("round2.csv", "c60_b128_m10_std015"), ("round3_continued.csv", "cluttered60"),
+         ("round4_finetune.csv", "c60_std015_lr5e4"), ("round5_cpu.csv", "c60_std01_lr2e4"),
+         ("round6_finetune.csv", "c60_ema_lr5e4"), ("round7_finetune.csv", "c60_ema_std005_lr3e4")],
+        4.04,
+    ),
+    "cluttered100": (
+        [("round2.csv", "c100_b128_m10"), ("round3_continued.csv", "cluttered100"),
+         ("round4_finetune.csv", "c100_std015_lr5e4")],
+        8.11,
+    ),
+}  # fmt: skip
+figure, axis = plt.subplots(figsize=(9, 5))
+for (task, (stages, paper)), color in zip(SHIPPED.items(), ("C0", "C1"), strict=True):
+    rows: list[tuple[float, float]] = []
+    for name, arm in stages:
+        offset = rows[-1][0] if rows else 0.0
+        stage = [(offset + row["wall_s"], row["val/acc"]) for row in read(name)[arm]]
+        if name.startswith("round5"):
+            axis.axvspan(offset / 60, stage[-1][0] / 60, color=color, alpha=0.08, label=f"{task}: CPU stage")
+        rows += stage
     axis.plot([t / 60 for t, _ in rows], [100 * (1 - acc) for _, acc in rows], color=color, label=task)
     axis.axhline(paper, color=color, linestyle="--", linewidth=1, label=f"{task}: paper ({paper}%)")
+axis.axhline(2.63, color="C0", linestyle=":", linewidth=1, label="cluttered60: best public (2.63%)")
 axis.set_yscale("log")
-axis.set_xlabel("training time (minutes; one H100 shared with other runs, then one H200 for the last 30 epochs)")
+axis.set_xlabel(
+    "training time (minutes; one H100 shared with other runs, then one H200 shared by 8 arms;\n"
+    "shaded: one thread of a 2-core CPU)"
+)
+axis.yaxis.set_major_formatter(ScalarFormatter())
+axis.yaxis.set_minor_formatter(ScalarFormatter())
 axis.set_ylabel("validation error, one rollout (%)")
 axis.grid(alpha=0.3, which="both")
 axis.legend(fontsize=8)
@@ -73,7 +93,7 @@ figure.savefig(HERE / "shipped_curves.png", dpi=80)
 PAPER = {"mnist": 1.12, "t60": 1.20, "c60": 4.04, "c100": 8.11}
 figure, axes = plt.subplots(1, 4, figsize=(16, 4))
 for axis, (task, paper) in zip(axes, PAPER.items(), strict=True):
-    for arm, rows in sorted(third.items()):
+    for arm, rows in sorted(read("round4_finetune.csv").items()):
         if arm.split("_")[0] == task:
             axis.plot([row["epoch"] + 1 for row in rows], [100 * (1 - row["val/acc"]) for row in rows], label=arm)
     axis.axhline(paper, color="black", linestyle="--", linewidth=1, label=f"paper ({paper}%)")
@@ -84,3 +104,21 @@ for axis, (task, paper) in zip(axes, PAPER.items(), strict=True):
     axis.legend(fontsize=7)
 figure.tight_layout()
 figure.savefig(HERE / "finetune.png", dpi=80)
+
+
+# Rounds 6 and 7: fine-tuning again on one H200, 8 arms at once; round 7 starts from round 6's selected arms.
+TASKS = ("mnist", "t60", "c60")
+figure, axes = plt.subplots(2, 3, figsize=(15, 8))
+for row_axes, name in zip(axes, ("round6_finetune.csv", "round7_finetune.csv"), strict=True):
+    arms = read(name)
+    for axis, task in zip(row_axes, TASKS, strict=True):
+        for arm, rows in sorted(arms.items()):
+            if arm.split("_")[0] == task:
+                axis.plot([row["epoch"] + 1 for row in rows], [100 * (1 - row["val/acc"]) for row in rows], label=arm)
+        axis.set_title(f"{name.split('_')[0]}: {task}")
+        axis.set_xlabel("fine-tuning epoch")
+        axis.set_ylabel("validation error, one rollout (%)")
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=7)
+figure.tight_layout()
+figure.savefig(HERE / "finetune_rounds6_7.png", dpi=80)
