@@ -89,36 +89,33 @@ figure.tight_layout()
 figure.savefig(HERE / "shipped_curves.png", dpi=80)
 
 
+def finetune_panel(axis, arms: dict[str, list[dict[str, float]]], task: str, title: str) -> None:
+    """One-rollout validation error of the fine-tuning arms of ``task`` (arms named ``<task>_...``) by epoch."""
+    for arm, rows in sorted(arms.items()):
+        if arm.split("_")[0] == task:
+            axis.plot([row["epoch"] + 1 for row in rows], [100 * (1 - row["val/acc"]) for row in rows], label=arm)
+    axis.set_title(title)
+    axis.set_xlabel("fine-tuning epoch")
+    axis.set_ylabel("validation error, one rollout (%)")
+    axis.grid(alpha=0.3)
+
+
 # Round 4: fine-tuning the shipped models, 8 arms at once on one H200, one panel per task.
 PAPER = {"mnist": 1.12, "t60": 1.20, "c60": 4.04, "c100": 8.11}
 figure, axes = plt.subplots(1, 4, figsize=(16, 4))
 for axis, (task, paper) in zip(axes, PAPER.items(), strict=True):
-    for arm, rows in sorted(read("round4_finetune.csv").items()):
-        if arm.split("_")[0] == task:
-            axis.plot([row["epoch"] + 1 for row in rows], [100 * (1 - row["val/acc"]) for row in rows], label=arm)
+    finetune_panel(axis, read("round4_finetune.csv"), task, task)
     axis.axhline(paper, color="black", linestyle="--", linewidth=1, label=f"paper ({paper}%)")
-    axis.set_title(task)
-    axis.set_xlabel("fine-tuning epoch")
-    axis.set_ylabel("validation error, one rollout (%)")
-    axis.grid(alpha=0.3)
     axis.legend(fontsize=7)
 figure.tight_layout()
 figure.savefig(HERE / "finetune.png", dpi=80)
 
 
 # Rounds 6 and 7: fine-tuning again on one H200, 8 arms at once; round 7 starts from round 6's selected arms.
-TASKS = ("mnist", "t60", "c60")
 figure, axes = plt.subplots(2, 3, figsize=(15, 8))
 for row_axes, name in zip(axes, ("round6_finetune.csv", "round7_finetune.csv"), strict=True):
-    arms = read(name)
-    for axis, task in zip(row_axes, TASKS, strict=True):
-        for arm, rows in sorted(arms.items()):
-            if arm.split("_")[0] == task:
-                axis.plot([row["epoch"] + 1 for row in rows], [100 * (1 - row["val/acc"]) for row in rows], label=arm)
-        axis.set_title(f"{name.split('_')[0]}: {task}")
-        axis.set_xlabel("fine-tuning epoch")
-        axis.set_ylabel("validation error, one rollout (%)")
-        axis.grid(alpha=0.3)
+    for axis, task in zip(row_axes, ("mnist", "t60", "c60"), strict=True):
+        finetune_panel(axis, read(name), task, f"{name.split('_')[0]}: {task}")
         axis.legend(fontsize=7)
 figure.tight_layout()
 figure.savefig(HERE / "finetune_rounds6_7.png", dpi=80)
