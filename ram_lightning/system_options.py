@@ -27,6 +27,14 @@ def check_system_options(options: dict[str, Any], baseline: str, retina: Retina)
         raise ConfigError(f"model.eval_samples must be >= 0, got {options['eval_samples']}")
     if options["gradient_clip_norm"] is not None and not options["gradient_clip_norm"] > 0:
         raise ConfigError(f"model.gradient_clip_norm must be > 0 or null, got {options['gradient_clip_norm']}")
+    for key in ("optimizer", "lr_scheduler"):
+        factory = options[key]
+        if factory is not None and not callable(factory):
+            raise ConfigError(
+                f"model.{key} must be a callable that builds it from the parameters (optimizer) or the optimizer "
+                f"(scheduler), e.g. functools.partial(torch.optim.Adam, lr=1e-3); got the {type(factory).__name__} "
+                f"{factory!r}. A {{class_path, init_args}} mapping works in a YAML config or on the command line."
+            )
     image = options["image_size"]
     if image < 1:
         raise ConfigError(f"model.image_size must be >= 1, got {image}")

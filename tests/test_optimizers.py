@@ -11,6 +11,7 @@ from torch.optim.lr_scheduler import ReduceLROnPlateau
 from torch.utils.data import DataLoader, TensorDataset
 
 from ram_lightning.cli import create_cli
+from ram_lightning.errors import ConfigError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -65,3 +66,10 @@ def test_reduce_on_plateau_steps_on_each_fresh_validation_only(tmp_path):
     # on the last logged val/err would count epoch 2's stale error as a plateau too (and halve the rate twice).
     assert system.optimizers().optimizer.param_groups[0]["lr"] == pytest.approx(0.05)
     assert logger.series("train/lr") == pytest.approx([0.1, 0.1, 0.1, 0.1])
+
+
+@pytest.mark.parametrize("key", ["optimizer", "lr_scheduler"])
+def test_a_factory_that_is_not_callable_is_rejected_when_the_system_is_built(key):
+    mapping = {"class_path": "torch.optim.Adam", "init_args": {"lr": 0.01}}
+    with pytest.raises(ConfigError, match=rf"^model\.{key} must be a callable .* got the dict"):
+        tiny_system(**{key: mapping})
