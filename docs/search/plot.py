@@ -47,9 +47,9 @@ figure.savefig(HERE / "search.png", dpi=80)
 
 
 # The shipped cluttered runs, stage by stage (training time only, the restarts not counted): the round-2 arm
-# (8 minutes), its continuation, the fine-tuning arm of round 4 on one H200; cluttered 60x60 then had a CPU stage
-# (round 5, shaded) and two more H200 stages (rounds 6 and 7). Translated 60x60 had a CPU stage before round 4, so
-# it is not drawn here.
+# (8 minutes), its continuation, the fine-tuning arm of round 4 on one H200; then cluttered 60x60 had a CPU stage
+# (round 5) and two more H200 stages (rounds 6 and 7), cluttered 100x100 a CPU stage (round 8). CPU stages are
+# shaded. Translated 60x60 had a CPU stage before round 4, so it is not drawn here.
 SHIPPED = {
     "cluttered60": (
         [("round2.csv", "c60_b128_m10_std015"), ("round3_continued.csv", "cluttered60"),
@@ -59,7 +59,7 @@ SHIPPED = {
     ),
     "cluttered100": (
         [("round2.csv", "c100_b128_m10"), ("round3_continued.csv", "cluttered100"),
-         ("round4_finetune.csv", "c100_std015_lr5e4")],
+         ("round4_finetune.csv", "c100_std015_lr5e4"), ("round8_cpu.csv", "c100_ema_std005_lr3e4")],
         8.11,
     ),
 }  # fmt: skip
@@ -69,16 +69,17 @@ for (task, (stages, paper)), color in zip(SHIPPED.items(), ("C0", "C1"), strict=
     for name, arm in stages:
         offset = rows[-1][0] if rows else 0.0
         stage = [(offset + row["wall_s"], row["val/acc"]) for row in read(name)[arm]]
-        if name.startswith("round5"):
+        if name.endswith("_cpu.csv"):
             axis.axvspan(offset / 60, stage[-1][0] / 60, color=color, alpha=0.08, label=f"{task}: CPU stage")
         rows += stage
     axis.plot([t / 60 for t, _ in rows], [100 * (1 - acc) for _, acc in rows], color=color, label=task)
     axis.axhline(paper, color=color, linestyle="--", linewidth=1, label=f"{task}: paper ({paper}%)")
 axis.axhline(2.63, color="C0", linestyle=":", linewidth=1, label="cluttered60: best public (2.63%)")
+axis.axhline(5.9, color="C1", linestyle=":", linewidth=1, label="cluttered100: best public (5.9%)")
 axis.set_yscale("log")
 axis.set_xlabel(
     "training time (minutes; one H100 shared with other runs, then one H200 shared by 8 arms;\n"
-    "shaded: one thread of a 2-core CPU)"
+    "shaded: a 2-core CPU, one thread on 60x60, two on 100x100)"
 )
 axis.yaxis.set_major_formatter(ScalarFormatter())
 axis.yaxis.set_minor_formatter(ScalarFormatter())
