@@ -103,9 +103,10 @@ def finetune_panel(axis, arms: dict[str, list[dict[str, float]]], task: str, tit
 
 # Round 4: fine-tuning the shipped models, 8 arms at once on one H200, one panel per task.
 PAPER = {"mnist": 1.12, "t60": 1.20, "c60": 4.04, "c100": 8.11}
+round4 = read("round4_finetune.csv")
 figure, axes = plt.subplots(1, 4, figsize=(16, 4))
 for axis, (task, paper) in zip(axes, PAPER.items(), strict=True):
-    finetune_panel(axis, read("round4_finetune.csv"), task, task)
+    finetune_panel(axis, round4, task, task)
     axis.axhline(paper, color="black", linestyle="--", linewidth=1, label=f"paper ({paper}%)")
     axis.legend(fontsize=7)
 figure.tight_layout()
@@ -115,8 +116,9 @@ figure.savefig(HERE / "finetune.png", dpi=80)
 # Rounds 6 and 7: fine-tuning again on one H200, 8 arms at once; round 7 starts from round 6's selected arms.
 figure, axes = plt.subplots(2, 3, figsize=(15, 8))
 for row_axes, name in zip(axes, ("round6_finetune.csv", "round7_finetune.csv"), strict=True):
+    arms = read(name)
     for axis, task in zip(row_axes, ("mnist", "t60", "c60"), strict=True):
-        finetune_panel(axis, read(name), task, f"{name.split('_')[0]}: {task}")
+        finetune_panel(axis, arms, task, f"{name.split('_')[0]}: {task}")
         axis.legend(fontsize=7)
 figure.tight_layout()
 figure.savefig(HERE / "finetune_rounds6_7.png", dpi=80)
