@@ -17,7 +17,7 @@ from torchmetrics.classification import MulticlassAccuracy
 from ram_lightning.checkpoint import fit_to_model, load_init_weights
 from ram_lightning.cpu_threads import share_cpu_cores
 from ram_lightning.diagnostics import AttentionDiagnostics
-from ram_lightning.divergence import NonFiniteLosses, raise_if_diverged
+from ram_lightning.divergence import FailedSteps, grad_scaler, raise_if_diverged
 from ram_lightning.errors import ConfigError
 from ram_lightning.evaluation import EvalBatch, evaluate, require_indices, sample_ids, split_batch
 from ram_lightning.losses import LossTerms, hybrid_loss
@@ -103,7 +103,7 @@ class RAMSystem(pl.LightningModule):
         # Public switch for callbacks (random-glimpse pretraining): False leaves the baseline untouched, with no
         # loss term (so no gradient and no optimizer step) and no running-mean update.
         self.train_baseline = True
-        self.non_finite_losses = NonFiniteLosses()
+        self.failed_steps = FailedSteps()
         # The dtype of the rollout's matrix products, resolved from the settings and the machine by setup().
         self.rollout_dtype: str | None = None
         self.optimizer_factory = optimizer
@@ -152,18 +152,26 @@ class RAMSystem(pl.LightningModule):
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         images, targets = batch
-        write_logs = logger_writes(self.trainer, batch_idx)  # before the optimizer step moves global_step
+        step = self.global_step  # before the optimizer step moves it
+        write_logs = logger_writes(self.trainer, batch_idx)
         output, terms = self.training_loss(images, targets)
         targets = targets.repeat_interleave(self.hparams.train_samples)  # (B * M,): one per episode
         # Checked on the host only when the logger writes (it reads the values then anyway), and before a checkpoint
-        # is saved: a check at every step would make the host wait for the device at every step.
-        self.non_finite_losses.update(terms.total, self.global_step)
+        # is saved: a check at every step would make the host wait for the device at every step. Without a
+        # GradScaler a step fails on a non-finite loss, caught before it reaches the weights; under one, when the
+        # scaler skips it (a non-finite loss or gradients), which shows once the step has run.
+        scaler = grad_scaler(self.trainer)
+        if scaler is None:
+            self.failed_steps.update(~torch.isfinite(terms.total.detach()), step)
         if write_logs:
-            raise_if_diverged(self.non_finite_losses, self.trainer, self.current_epoch, terms)
+            raise_if_diverged(self.failed_steps, self.trainer, self.current_epoch, terms)
         optimizer = self.optimizers()
         optimizer.zero_grad(set_to_none=True)
         self.manual_backward(terms.total)
+        scale = None if scaler is None else scaler._scale.clone()  # set by the backward's scaling (private API)
         optimizer.step()  # clips the gradients first: on_before_optimizer_step
+        if scale is not None:
+            self.failed_steps.update(scaler._scale < scale, step)  # a skipped step halves the scale
         if self.train_baseline:
             self.model.baseline.update(self._baseline_rewards(terms.reward))
 
@@ -281,9 +289,9 @@ class RAMSystem(pl.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": self.scheduler_factory(optimizer)}
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Refuses to save weights trained on a non-finite loss (one device-to-host read); records the rollout's
+        """Refuses to save weights trained on failed steps (one device-to-host read); records the rollout's
         dtype (not among ``hyper_parameters``, which the CLI reads back as model arguments)."""
-        raise_if_diverged(self.non_finite_losses, self.trainer, self.current_epoch, None)
+        raise_if_diverged(self.failed_steps, self.trainer, self.current_epoch, None)
         checkpoint["rollout_dtype"] = self.rollout_dtype
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:

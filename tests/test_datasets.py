@@ -89,7 +89,11 @@ def test_batches_are_pinned_for_a_gpu_unless_set(tmp_path: Path, pin_memory, acc
     data = RAMDataModule(
         data_dir=str(_write_folder(tmp_path)), dataset="image_folder", resize=16, val_size=0.25, pin_memory=pin_memory
     )
-    data.trainer = SimpleNamespace(accelerator=accelerator, world_size=1, global_rank=0, current_epoch=0)
+    # A strategy that broadcasts, for the shuffling seed when no test before this one has set a global seed.
+    strategy = SimpleNamespace(broadcast=lambda value, src: value)
+    data.trainer = SimpleNamespace(
+        accelerator=accelerator, strategy=strategy, world_size=1, global_rank=0, current_epoch=0
+    )
     data.setup("fit")
     assert data.train_dataloader().pin_memory is pinned and data.val_dataloader().pin_memory is pinned
 

@@ -36,10 +36,11 @@ def test_gradient_clipping_bounds_the_unscaled_update(tmp_path: Path, precision:
     assert update.norm().item() == pytest.approx(clip, rel=1e-3)
 
 
-def _overflowing_loader(batches: int, overflowing: int) -> DataLoader:
-    """``batches`` toy batches of 8 images; the first ``overflowing`` have pixel values beyond float16's range."""
+def _overflowing_loader(batches: int, overflowing: int, factor: float = 1e6) -> DataLoader:
+    """``batches`` toy batches of 8 images; the pixels of the first ``overflowing`` are multiplied by ``factor``:
+    by default beyond float16's range (finite in float32, infinite where the rollout computes in float16)."""
     images, labels = toy_images(8 * batches, seed=3)
-    images[: 8 * overflowing] *= 1e6  # finite in float32, infinite once the rollout casts them to float16
+    images[: 8 * overflowing] *= factor
     return DataLoader(TensorDataset(images, labels), batch_size=8)
 
 
@@ -56,4 +57,18 @@ def test_a_loss_that_stays_non_finite_under_the_grad_scaler_stops_training(tmp_p
     batches = SKIPPED_STEPS_LIMIT + 4
     trainer = tiny_trainer(tmp_path, [], 1, limit_train_batches=batches, limit_val_batches=0, **_precision("16-mixed"))
     with pytest.raises(TrainingDivergedError, match=f"global steps 0 to {SKIPPED_STEPS_LIMIT - 1} "):
-        trainer.fit(tiny_system(), train_dataloaders=_overflowing_loader(batches=batches, overflowing=batches))
+        # Infinite pixels: a non-finite loss whichever operations this torch version's autocast runs in float16
+        # (with 1e6 pixels, torch 2.11 did not fail every step, and this training went on).
+        loader = _overflowing_loader(batches=batches, overflowing=batches, factor=float("inf"))
+        trainer.fit(tiny_system(), train_dataloaders=loader)
+
+
+def test_steps_the_grad_scaler_keeps_skipping_stop_training_even_with_a_finite_loss(tmp_path: Path):
+    # Gradients that overflow while the loss stays finite (float16 activations' gradients can, where the forward
+    # pass did not): every step is skipped, which is divergence just as surely as a non-finite loss.
+    system = tiny_system()
+    system.model.action.classifier.weight.register_hook(lambda gradient: torch.full_like(gradient, float("inf")))
+    batches = SKIPPED_STEPS_LIMIT + 4
+    trainer = tiny_trainer(tmp_path, [], 1, limit_train_batches=batches, limit_val_batches=0, **_precision("16-mixed"))
+    with pytest.raises(TrainingDivergedError, match=f"global steps 0 to {SKIPPED_STEPS_LIMIT - 1} "):
+        trainer.fit(system, train_dataloaders=_overflowing_loader(batches=batches, overflowing=0))

@@ -14,6 +14,7 @@ from pytorch_lightning.utilities import rank_zero_info
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from ram_lightning.data.augmentation import AffineJitter
 from ram_lightning.data.canvas import CanvasGenerator, Variant
 from ram_lightning.data.dataset import CanvasDataset, collate_batch
 from ram_lightning.data.folder import ImageFolderSource
@@ -62,6 +63,11 @@ class RAMDataModule(pl.LightningDataModule):
             ``None``: when the trainer's accelerator is a CUDA GPU.
         predict_dir: a folder of image files to predict on instead of the test split (the dataset's own files are
             then not needed).
+        jitter_degrees: training images only: rotate each by a random angle in ``[-jitter_degrees, jitter_degrees]``
+            before it is placed on its canvas (a regulariser; ``0``: off). See :class:`AffineJitter`.
+        jitter_scale: training images only: zoom each by a random factor in ``[1 - jitter_scale, 1 + jitter_scale]``.
+        jitter_shift: training images only: shift each by up to ``jitter_shift`` pixels along each axis (within its
+            own frame, before placement; on the translated and cluttered canvases the placement moves it anyway).
     """
 
     def __init__(
@@ -82,6 +88,9 @@ class RAMDataModule(pl.LightningDataModule):
         split_seed: int = 0,
         pin_memory: bool | None = None,
         predict_dir: str | None = None,
+        jitter_degrees: float = 0.0,
+        jitter_scale: float = 0.0,
+        jitter_shift: float = 0.0,
     ) -> None:
         super().__init__()
         if batch_size < 1:
@@ -93,6 +102,11 @@ class RAMDataModule(pl.LightningDataModule):
         fraction = isinstance(val_size, float)
         if (fraction and not 0.0 < val_size < 1.0) or (not fraction and val_size < 1):
             raise ConfigError(f"data.val_size must be a count >= 1 or a fraction in (0, 1), got {val_size}")
+        try:
+            jitter = AffineJitter(jitter_degrees, jitter_scale, jitter_shift)
+        except ValueError as error:  # the message starts with the argument's name
+            raise ConfigError(f"data.jitter_{error}") from error
+        self.jitter = jitter if jitter.enabled else None
         self.save_hyperparameters()
         self.source = _build_source(dataset, data_dir, download, channels, resize)
         try:
@@ -141,7 +155,9 @@ class RAMDataModule(pl.LightningDataModule):
                 )
             order = torch.randperm(total, generator=torch.Generator().manual_seed(self.hparams.split_seed))
             train_idx, val_idx = order[val_count:], order[:val_count]
-            self.train_set = CanvasDataset(full.images[train_idx], full.labels[train_idx], self.canvas)
+            self.train_set = CanvasDataset(
+                full.images[train_idx], full.labels[train_idx], self.canvas, jitter=self.jitter
+            )
             val_images, val_labels = full.images[val_idx], full.labels[val_idx]
             self.val_set = CanvasDataset(val_images, val_labels, self.canvas, VAL_CANVAS_SEED, with_indices=True)
         if stage == "predict" and self.hparams.predict_dir is not None:

@@ -8,6 +8,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from ram_lightning.data.augmentation import AffineJitter
 from ram_lightning.data.canvas import CanvasGenerator, Placement
 
 
@@ -18,7 +19,8 @@ class CanvasDataset(Dataset):
     tensors and its canvases rendered in a few tensor operations. Samples stay uint8 until the batch reaches its
     device (see ``RAMDataModule.on_after_batch_transfer``).
 
-    Training canvases get a fresh random placement every time a sample is drawn. Evaluation canvases
+    Training canvases get a fresh random placement (and, with ``jitter``, a freshly jittered image) every time a
+    sample is drawn. Evaluation canvases
     (``fixed_seed`` given) are placed once, from that seed, so they are identical every epoch and run, whatever the
     batch size, the number of workers or of processes. Evaluation batches also carry the samples' indices
     (``with_indices``), which seed each image's Monte-Carlo evaluation noise.
@@ -29,6 +31,7 @@ class CanvasDataset(Dataset):
         canvas: the canvas variant.
         fixed_seed: seed of the fixed placements for evaluation; ``None`` draws new placements on every access.
         with_indices: samples and batches end with their indices in the split (``(B,)`` int64 for a batch).
+        jitter: random affine jitter of each image before it is placed (training only: not with ``fixed_seed``).
     """
 
     def __init__(
@@ -38,15 +41,19 @@ class CanvasDataset(Dataset):
         canvas: CanvasGenerator,
         fixed_seed: int | None = None,
         with_indices: bool = False,
+        jitter: AffineJitter | None = None,
     ) -> None:
         if images.shape[0] != labels.shape[0]:
             raise ValueError(f"{images.shape[0]} images but {labels.shape[0]} labels")
         if canvas.num_distractors > 0 and images.shape[0] < 2:
             raise ValueError(f"the cluttered variant needs at least 2 images in a split, got {images.shape[0]}")
+        if jitter is not None and fixed_seed is not None:
+            raise ValueError("jitter is for training canvases: the fixed evaluation canvases (fixed_seed) never are")
         self.images = images
         self.labels = labels
         self.canvas = canvas
         self.with_indices = with_indices
+        self.jitter = jitter
         self.fixed: Placement | None = None
         if fixed_seed is not None:
             generator = torch.Generator().manual_seed(fixed_seed)
@@ -67,7 +74,10 @@ class CanvasDataset(Dataset):
             placement = self.fixed.select(index)
         else:
             placement = self.canvas.draw(len(index), index, len(self.labels))
-        canvases = self.canvas.render(self.images[index], placement, self.images)
+        images = self.images[index]
+        if self.jitter is not None:
+            images = self.jitter(images)
+        canvases = self.canvas.render(images, placement, self.images)
         return (canvases, self.labels[index], index) if self.with_indices else (canvases, self.labels[index])
 
 
