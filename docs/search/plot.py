@@ -1,8 +1,8 @@
 """Draws the figures of docs/experiments.md from the CSVs beside it: ``search.png`` (one-rollout validation accuracy
 and attention gain against wall time, every arm of the recipe search) and ``shipped_curves.png`` (one-rollout
 validation error of the shipped cluttered runs against training time: the round-2 arm, its continuation and the
-fine-tuning stages after it), ``finetune.png`` and ``finetune_rounds6_7.png`` (the fine-tuning arms of rounds 4, 6
-and 7, one panel per task). Needs matplotlib (`pip install matplotlib`); run from the repository root:
+fine-tuning stages after it), ``finetune.png``, ``finetune_rounds6_7.png`` and ``finetune_round9.png`` (the
+fine-tuning arms of rounds 4, 6, 7 and 9, one panel per task). Needs matplotlib (`pip install matplotlib`); run from the repository root:
 
     python docs/search/plot.py
 """
@@ -122,3 +122,15 @@ for row_axes, name in zip(axes, ("round6_finetune.csv", "round7_finetune.csv"), 
         axis.legend(fontsize=7)
 figure.tight_layout()
 figure.savefig(HERE / "finetune_rounds6_7.png", dpi=80)
+
+
+# Round 9: jittered training images against a control arm per task, 8 arms at once on one H100.
+BEST_PUBLIC = {"mnist": 0.85, "t60": 0.94}
+round9 = read("round9_finetune.csv")
+figure, axes = plt.subplots(1, 2, figsize=(11, 4))
+for axis, (task, best) in zip(axes, BEST_PUBLIC.items(), strict=True):
+    finetune_panel(axis, round9, task, f"round9: {task}")
+    axis.axhline(best, color="black", linestyle="--", linewidth=1, label=f"best public ({best}%)")
+    axis.legend(fontsize=7)
+figure.tight_layout()
+figure.savefig(HERE / "finetune_round9.png", dpi=80)
