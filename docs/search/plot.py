@@ -2,7 +2,8 @@
 and attention gain against wall time, every arm of the recipe search) and ``shipped_curves.png`` (one-rollout
 validation error of the shipped cluttered runs against training time: the round-2 arm, its continuation and the
 fine-tuning stages after it), ``finetune.png``, ``finetune_rounds6_7.png`` and ``finetune_round9.png`` (the
-fine-tuning arms of rounds 4, 6, 7 and 9, one panel per task). Needs matplotlib (`pip install matplotlib`); run from the repository root:
+fine-tuning arms of rounds 4, 6, 7 and 9, one panel per task). Needs matplotlib (`pip install matplotlib`); run
+from the repository root:
 
     python docs/search/plot.py
 """
