@@ -17,7 +17,7 @@ from ram_lightning.errors import TrainingDivergedError
 # were) and the scale halves; training has diverged only when that goes on: after this many consecutive skipped
 # steps, each on another batch, with the scale 2^20 times lower.
 SKIPPED_STEPS_LIMIT = 20
-# The first step of a run of non-finite losses, while there is none.
+# The first step of a run of failed steps, while there is none.
 NO_RUN = 2**62
 
 
@@ -44,7 +44,7 @@ class FailedSteps:
         self._run = torch.where(failed, self._run + 1, 0)
 
     def read(self, reduce_max: Callable[[Tensor], Tensor] | None = None) -> tuple[int, int]:
-        """``(consecutive non-finite losses up to the last update, global step of the first)``, copied to the host
+        """``(consecutive failed steps up to the last update, global step of the first)``, copied to the host
         (one synchronisation); ``(0, NO_RUN)`` before any update.
 
         Args:
