@@ -12,6 +12,7 @@ import torch
 from torch import Tensor
 
 from ram_lightning.errors import TrainingDivergedError
+from ram_lightning.precision import grad_scaler
 
 # Under a GradScaler (16-mixed) a step whose loss or gradients are not finite is skipped (the weights stay as they
 # were) and the scale halves; training has diverged only when that goes on: after this many consecutive skipped
@@ -60,17 +61,11 @@ class FailedSteps:
         return run, -negative_first
 
 
-def grad_scaler(trainer: pl.Trainer) -> torch.amp.GradScaler | None:
-    """The enabled GradScaler of the trainer's precision (``16-mixed``), or ``None``."""
-    scaler = getattr(trainer.precision_plugin, "scaler", None)
-    return scaler if scaler is not None and scaler.is_enabled() else None
-
-
 def raise_if_diverged(steps: FailedSteps, trainer: pl.Trainer, epoch: int, terms: NamedTuple | None) -> None:
     """Stops training if the last training step failed (under a GradScaler, which skips such steps: the last
     :data:`SKIPPED_STEPS_LIMIT` steps), naming the steps, the loss ``terms`` of this step and where the last good
     checkpoint is."""
-    scaled = grad_scaler(trainer) is not None
+    scaled = grad_scaler(trainer.precision_plugin) is not None
     # The longest run over all processes: under DDP they stop together rather than one waiting for the others.
     run, first = steps.read(partial(trainer.strategy.reduce, reduce_op="max"))
     if run < (SKIPPED_STEPS_LIMIT if scaled else 1):

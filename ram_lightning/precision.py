@@ -79,6 +79,12 @@ def warn_dtype_changed(trained: str, now: str, precision: str, setting: Autocast
     )
 
 
+def grad_scaler(plugin: Precision) -> torch.amp.GradScaler | None:
+    """The enabled GradScaler of Lightning's precision ``plugin`` (``16-mixed``), or ``None``."""
+    scaler = getattr(plugin, "scaler", None)
+    return scaler if scaler is not None and scaler.is_enabled() else None
+
+
 def clip_unscaled_gradients(plugin: Precision, optimizer: Optimizer, max_norm: float) -> None:
     """Clips the gradient's global norm to ``max_norm``, on unscaled gradients.
 
@@ -87,7 +93,7 @@ def clip_unscaled_gradients(plugin: Precision, optimizer: Optimizer, max_norm: f
     inside their own step, too late for clipping (the plugin refuses to clip them), so their gradients are unscaled
     here; the GradScaler then still skips a step whose gradients overflowed.
     """
-    scaler = getattr(plugin, "scaler", None)
+    scaler = grad_scaler(plugin)
     if scaler is not None and getattr(optimizer, "_step_supports_amp_scaling", False):
         scaler.unscale_(optimizer)
     plugin.clip_grad_by_norm(optimizer, max_norm)

@@ -17,7 +17,7 @@ from torchmetrics.classification import MulticlassAccuracy
 from ram_lightning.checkpoint import fit_to_model, load_init_weights
 from ram_lightning.cpu_threads import share_cpu_cores
 from ram_lightning.diagnostics import AttentionDiagnostics
-from ram_lightning.divergence import FailedSteps, grad_scaler, raise_if_diverged
+from ram_lightning.divergence import FailedSteps, raise_if_diverged
 from ram_lightning.errors import ConfigError
 from ram_lightning.evaluation import EvalBatch, evaluate, require_indices, sample_ids, split_batch
 from ram_lightning.losses import LossTerms, hybrid_loss
@@ -30,6 +30,7 @@ from ram_lightning.precision import (
     bfloat16_autocast,
     check_precision,
     clip_unscaled_gradients,
+    grad_scaler,
     rollout_dtype,
     warn_dtype_changed,
 )
@@ -160,7 +161,7 @@ class RAMSystem(pl.LightningModule):
         # is saved: a check at every step would make the host wait for the device at every step. Without a
         # GradScaler a step fails on a non-finite loss, caught before it reaches the weights; under one, when the
         # scaler skips it (a non-finite loss or gradients), which shows once the step has run.
-        scaler = grad_scaler(self.trainer)
+        scaler = grad_scaler(self.trainer.precision_plugin)
         if scaler is None:
             self.failed_steps.update(~torch.isfinite(terms.total.detach()), step)
         if write_logs:
