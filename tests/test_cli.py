@@ -92,7 +92,7 @@ def test_missing_data_names_the_files_and_the_fix(tmp_path, capsys):
     assert "download" in err
 
 
-SHIPPED_MNIST = REPO_ROOT / "results" / "mnist" / "model.ckpt"  # saved with eval_samples 10 and std 0.15
+SHIPPED_MNIST = REPO_ROOT / "results" / "mnist" / "model.ckpt"  # saved with eval_samples 0, std 0.1, hidden 512
 
 
 def test_a_checkpoint_is_evaluated_as_the_command_line_says(data_dir, tmp_path):
@@ -102,15 +102,15 @@ def test_a_checkpoint_is_evaluated_as_the_command_line_says(data_dir, tmp_path):
         "--trainer.enable_progress_bar", "false", "--trainer.default_root_dir", str(tmp_path),
     ]  # fmt: skip
     saved = create_cli(args).model
-    assert (saved.hparams.eval_samples, saved.hparams.std, saved.hparams.hidden_size) == (0, 0.1, 256)
+    assert (saved.hparams.eval_samples, saved.hparams.std, saved.hparams.hidden_size) == (0, 0.1, 512)
 
     changed = ["--model.eval_samples", "3", "--model.std", "0.05", "--model.per_step_weight", "0.5"]
-    with pytest.warns(UserWarning, match="model.hidden_size=64 replaced by the checkpoint's 256"):
+    with pytest.warns(UserWarning, match="model.hidden_size=64 replaced by the checkpoint's 512"):
         cli = create_cli([*args, *changed, "--model.hidden_size", "64"])
     system = cli.model
     assert (system.hparams.eval_samples, system.hparams.std, system.hparams.per_step_weight) == (3, 0.05, 0.5)
     assert system.model.policy.std.item() == pytest.approx(0.05), "the given std replaced the saved buffer"
-    assert system.hparams.hidden_size == 256 and system.model.core.hidden_size == 256
+    assert system.hparams.hidden_size == 512 and system.model.core.hidden_size == 512
     # The test error is the 3-rollout ensemble's with std 0.05, as a direct evaluation of the checkpoint's weights
     # with those settings finds it.
     images, labels, indices = cli.datamodule.on_after_batch_transfer(next(iter(cli.datamodule.test_dataloader())), 0)
